@@ -1,0 +1,439 @@
+"""Strongly convex regularizers V, their Fenchel conjugates V* and grad V*.
+
+A regularizer is a convex function V on a closed convex set D that contains 0, with
+V(0) = 0 = min V. Its conjugate and the gradient of the conjugate are
+
+    V*(y)      = sup_{x in D} <x, y> - V(x)
+    grad V*(y) = argmax_{x in D} <x, y> - V(x).
+
+If V is mu-strongly convex w.r.t. a norm ||.||, V* is (1/mu)-smooth w.r.t. the dual norm.
+
+Array conventions. A vector regularizer (``event_ndim == 1``) acts on the last axis: ``value``
+and ``conj`` of an array of shape (..., d) have shape (...). ``grad_conj`` keeps the shape.
+Spectral (matrix) regularizers live in :mod:`geomrelax.spectral` with ``event_ndim == 2``.
+
+Separable regularizers V(x) = sum_i v(x_i) are described by their scalar pieces
+(v, v', v'', v*, (v*)') on an interval domain [lo, hi] with lo <= 0 <= hi; the built-ins are
+
+    name            v(x) on domain                        v*(s)                     (v*)'(s)
+    euclidean       x^2/2 on R                            s^2/2                     s
+    box             0 on [-1, 1]   (mu = 0)               |s|                       sign(s)
+    box_quadratic   x^2/2 on [-1, 1]                      huber(s)                  clip(s, -1, 1)
+    entropic        ((1+x)ln(1+x) + (1-x)ln(1-x))/2       ln cosh s                 tanh s
+    algebraic       1 - sqrt(1 - x^2) on [-1, 1]          sqrt(1 + s^2) - 1         s / sqrt(1 + s^2)
+
+and the non-separable ``ball_quadratic`` is ||x||_2^2/2 on the l2 unit ball, with
+V*(y) = huber(||y||_2) and grad V*(y) = y / max(1, ||y||_2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+from scipy import special
+
+from .errors import DomainError, InvalidRegularizerError, NotStronglyConvexError
+
+Array = np.ndarray
+ScalarFn = Callable[[Array], Array]
+
+
+def _as_float(x) -> Array:
+    """Float array view of x (float64 unless x already has a floating dtype)."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    return x
+
+
+class Regularizer:
+    """Interface shared by every regularizer (vector or matrix).
+
+    Attributes
+    ----------
+    name : str
+    mu : float
+        Strong-convexity modulus of V w.r.t. ``norm`` (0 when V is only convex).
+    norm : str
+        The norm in which ``mu`` holds ('l2' for vectors, 'fro' for matrices).
+    event_ndim : int
+        1 for vector regularizers, 2 for matrix (spectral) ones.
+    hess0 : float or None
+        Curvature of V at 0 along every axis (v''(0)); the tau -> 0 limit of the relaxed LMO is
+        d_tau(m) ~ -tau m / hess0. None when V has no finite curvature at 0 (the box indicator).
+    bounded : bool
+        True when D is bounded, so that the hard LMO argmin_{d in D} <m, d> exists.
+    """
+
+    name: str = "regularizer"
+    mu: float = 0.0
+    norm: str = "l2"
+    event_ndim: int = 1
+    hess0: Optional[float] = None
+    bounded: bool = True
+    absolutely_symmetric: bool = True
+
+    @property
+    def strongly_convex(self) -> bool:
+        return self.mu > 0
+
+    # -- the mathematics -------------------------------------------------------------------------
+    def value(self, x) -> Array:
+        """V(x); +inf outside the domain."""
+        raise NotImplementedError
+
+    def conj(self, y) -> Array:
+        """V*(y) = sup_{x in D} <x, y> - V(x)."""
+        raise NotImplementedError
+
+    def grad_conj(self, y) -> Array:
+        """grad V*(y) = argmax_{x in D} <x, y> - V(x) (a subgradient when V is not strongly convex)."""
+        raise NotImplementedError
+
+    def grad(self, x) -> Array:
+        """grad V(x) on the interior of D."""
+        raise NotImplementedError
+
+    def contains(self, x, tol: float = 0.0) -> Array:
+        """Whether x lies in D (up to ``tol``); shape x.shape[:-event_ndim]."""
+        raise NotImplementedError
+
+    def lmo(self, m) -> Array:
+        """The hard LMO argmin_{d in D} <m, d> (the tau = inf limit of the relaxed LMO)."""
+        raise NotImplementedError
+
+    def support(self, m) -> Array:
+        """Support function sup_{d in D} <m, d> = ||m||_{D*}, the limit of V*(tau m)/tau as tau -> inf."""
+        raise NotImplementedError
+
+    def sample_domain(self, rng: np.random.Generator, shape, margin: float = 0.0) -> Array:
+        """Random points of D (for checks); ``margin`` keeps them that far inside the boundary."""
+        raise NotImplementedError
+
+    def torch_grad_conj(self, y):
+        """grad V* on a torch tensor (same device and dtype), or raise NotImplementedError."""
+        raise NotImplementedError(f"{self.name}: no torch implementation of grad V*")
+
+    def require_strongly_convex(self) -> None:
+        if not self.strongly_convex:
+            raise NotStronglyConvexError(
+                f"regularizer {self.name!r} is not strongly convex (mu = {self.mu}); it defines the hard "
+                "LMO (tau = inf) but not a relaxed one"
+            )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} mu={self.mu} norm={self.norm}>"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The closed interval [lo, hi] (endpoints may be infinite); it must contain 0."""
+
+    lo: float
+    hi: float
+
+    def __post_init__(self):
+        lo, hi = float(self.lo), float(self.hi)
+        if math.isnan(lo) or math.isnan(hi):
+            raise DomainError(f"domain ({self.lo}, {self.hi}) has a NaN endpoint")
+        if not lo < hi:
+            raise DomainError(f"domain ({self.lo}, {self.hi}) is empty or a point: need lo < hi")
+        if not (lo <= 0.0 <= hi):
+            raise DomainError(
+                f"domain [{self.lo}, {self.hi}] does not contain 0: a regularizer needs V(0) = 0 = min V "
+                "at an interior or boundary point 0"
+            )
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.lo) and math.isfinite(self.hi)
+
+    @property
+    def symmetric(self) -> bool:
+        return self.lo == -self.hi
+
+    def contains(self, x, tol: float = 0.0) -> Array:
+        return (x >= self.lo - tol) & (x <= self.hi + tol)
+
+    def clip(self, x) -> Array:
+        return np.clip(x, self.lo, self.hi)
+
+
+@dataclass(kw_only=True, repr=False)
+class SeparableRegularizer(Regularizer):
+    """V(x) = sum_i v(x_i) on the box D = [lo, hi]^d, given by its scalar pieces.
+
+    ``v``, ``dv``, ``d2v`` are v, v', v'' on the domain; ``conj_fn`` and ``grad_conj_fn`` are v* and
+    (v*)' on all of R. All are vectorised numpy callables. ``torch_grad_conj_fn`` is the same map as
+    ``grad_conj_fn`` written with tensor methods only, so that the core never imports torch.
+    """
+
+    name: str
+    v: ScalarFn
+    dv: ScalarFn
+    d2v: ScalarFn
+    conj_fn: ScalarFn
+    grad_conj_fn: ScalarFn
+    domain: Interval
+    mu: float
+    hess0: Optional[float] = None
+    torch_grad_conj_fn: Optional[Callable] = None
+    norm: str = "l2"
+    event_ndim: int = field(default=1, init=False)
+    even: bool = True
+    formula: Optional[str] = None
+
+    def __post_init__(self):
+        if not isinstance(self.domain, Interval):
+            self.domain = Interval(*self.domain)
+        if self.mu < 0 or math.isnan(self.mu):
+            raise InvalidRegularizerError(f"{self.name}: strong-convexity modulus mu = {self.mu} must be >= 0")
+
+    @property
+    def bounded(self) -> bool:  # type: ignore[override]
+        return self.domain.bounded
+
+    @property
+    def absolutely_symmetric(self) -> bool:  # type: ignore[override]
+        return self.even and self.domain.symmetric
+
+    # elementwise pieces with the domain enforced --------------------------------------------------
+    def elementwise(self, x) -> Array:
+        """v(x_i) for each entry; +inf outside the domain."""
+        x = _as_float(x)
+        inside = self.domain.contains(x)
+        with np.errstate(all="ignore"):
+            out = np.asarray(self.v(np.where(inside, x, 0.0)), dtype=x.dtype)
+        return np.where(inside, out, np.inf)
+
+    def conj_elementwise(self, s) -> Array:
+        return np.asarray(self.conj_fn(_as_float(s)))
+
+    # the interface -------------------------------------------------------------------------------
+    def value(self, x) -> Array:
+        return np.sum(self.elementwise(x), axis=-1)
+
+    def conj(self, y) -> Array:
+        return np.sum(self.conj_elementwise(y), axis=-1)
+
+    def grad_conj(self, y) -> Array:
+        return np.asarray(self.grad_conj_fn(_as_float(y)))
+
+    def grad(self, x) -> Array:
+        return np.asarray(self.dv(_as_float(x)))
+
+    def contains(self, x, tol: float = 0.0) -> Array:
+        return np.all(self.domain.contains(_as_float(x), tol), axis=-1)
+
+    def lmo(self, m) -> Array:
+        m = _as_float(m)
+        if not self.bounded:
+            raise DomainError(f"{self.name}: the domain [{self.domain.lo}, {self.domain.hi}] is unbounded, "
+                              "so the hard LMO (tau = inf) does not exist")
+        # argmin over [lo, hi] of m*d: hi where m < 0, lo where m > 0; at m = 0 any point, we take 0.
+        return np.where(m < 0, self.domain.hi, np.where(m > 0, self.domain.lo, 0.0))
+
+    def support(self, m) -> Array:
+        m = _as_float(m)
+        with np.errstate(invalid="ignore"):
+            per = np.where(m > 0, m * self.domain.hi, np.where(m < 0, m * self.domain.lo, 0.0))
+        return np.sum(per, axis=-1)
+
+    def sample_domain(self, rng, shape, margin: float = 0.0) -> Array:
+        lo, hi = self.domain.lo, self.domain.hi
+        lo = -10.0 if not math.isfinite(lo) else lo + margin * (0 - lo)
+        hi = 10.0 if not math.isfinite(hi) else hi - margin * hi
+        return rng.uniform(lo, hi, size=shape)
+
+    def torch_grad_conj(self, y):
+        if self.torch_grad_conj_fn is None:
+            raise NotImplementedError(f"{self.name}: no torch implementation of grad V*")
+        return self.torch_grad_conj_fn(y)
+
+
+# ------------------------------------------------------------------------------------------------
+# scalar pieces of the built-ins
+# ------------------------------------------------------------------------------------------------
+def huber(s) -> Array:
+    """huber(s) = s^2/2 if |s| <= 1 else |s| - 1/2 (the conjugate of x^2/2 on [-1, 1])."""
+    a = np.abs(s)
+    return np.where(a <= 1.0, 0.5 * a * a, a - 0.5)
+
+
+def log_cosh(s) -> Array:
+    """ln cosh s without overflow: |s| + log1p(exp(-2|s|)) - ln 2."""
+    a = np.abs(s)
+    return a + np.log1p(np.exp(-2.0 * a)) - math.log(2.0)
+
+
+def _entropic_v(x):
+    return 0.5 * (special.xlogy(1 + x, 1 + x) + special.xlogy(1 - x, 1 - x))
+
+
+def _entropic_dv(x):
+    with np.errstate(divide="ignore"):
+        return np.arctanh(x)
+
+
+def _entropic_d2v(x):
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 - x * x)
+
+
+def _algebraic_v(x):
+    # 1 - sqrt(1 - x^2) = x^2 / (1 + sqrt(1 - x^2)): no cancellation near 0
+    return x * x / (1.0 + np.sqrt(np.maximum(1.0 - x * x, 0.0)))
+
+
+def _algebraic_dv(x):
+    with np.errstate(divide="ignore"):
+        return x / np.sqrt(1.0 - x * x)
+
+
+def _algebraic_d2v(x):
+    with np.errstate(divide="ignore"):
+        return (1.0 - x * x) ** -1.5
+
+
+def _algebraic_conj(s):
+    # sqrt(1 + s^2) - 1 = s^2 / (sqrt(1 + s^2) + 1), stable for small and large |s|
+    return s * s / (np.hypot(1.0, s) + 1.0)
+
+
+def _algebraic_grad_conj(s):
+    return s / np.hypot(1.0, s)
+
+
+def _box_v(x):
+    return np.zeros_like(x)
+
+
+def _box_quadratic_d2v(x):
+    return np.ones_like(x)
+
+
+def _euclidean() -> SeparableRegularizer:
+    return SeparableRegularizer(
+        name="euclidean", v=lambda x: 0.5 * x * x, dv=lambda x: x, d2v=np.ones_like,
+        conj_fn=lambda s: 0.5 * s * s, grad_conj_fn=lambda s: s + 0.0, domain=Interval(-math.inf, math.inf),
+        mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s.clone(), formula="x**2/2",
+    )
+
+
+def _box() -> SeparableRegularizer:
+    return SeparableRegularizer(
+        name="box", v=_box_v, dv=np.zeros_like, d2v=np.zeros_like,
+        conj_fn=np.abs, grad_conj_fn=np.sign, domain=Interval(-1.0, 1.0),
+        mu=0.0, hess0=None, torch_grad_conj_fn=lambda s: s.sign(), formula="0",
+    )
+
+
+def _box_quadratic() -> SeparableRegularizer:
+    return SeparableRegularizer(
+        name="box_quadratic", v=lambda x: 0.5 * x * x, dv=lambda x: x + 0.0, d2v=_box_quadratic_d2v,
+        conj_fn=huber, grad_conj_fn=lambda s: np.clip(s, -1.0, 1.0), domain=Interval(-1.0, 1.0),
+        mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s.clamp(-1.0, 1.0), formula="x**2/2",
+    )
+
+
+def _entropic() -> SeparableRegularizer:
+    return SeparableRegularizer(
+        name="entropic", v=_entropic_v, dv=_entropic_dv, d2v=_entropic_d2v,
+        conj_fn=log_cosh, grad_conj_fn=np.tanh, domain=Interval(-1.0, 1.0),
+        mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s.tanh(),
+        formula="((1 + x)*log(1 + x) + (1 - x)*log(1 - x))/2",
+    )
+
+
+def _algebraic() -> SeparableRegularizer:
+    return SeparableRegularizer(
+        name="algebraic", v=_algebraic_v, dv=_algebraic_dv, d2v=_algebraic_d2v,
+        conj_fn=_algebraic_conj, grad_conj_fn=_algebraic_grad_conj, domain=Interval(-1.0, 1.0),
+        mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s * (1.0 + s * s).rsqrt(),
+        formula="1 - sqrt(1 - x**2)",
+    )
+
+
+class BallQuadratic(Regularizer):
+    """V(x) = ||x||_2^2 / 2 on the l2 unit ball (not separable).
+
+    V*(y) = huber(||y||_2),  grad V*(y) = y / max(1, ||y||_2);  mu = 1 w.r.t. l2.
+    The hard LMO is -m/||m||_2 (normalised SGD) and the support function is ||m||_2.
+    """
+
+    name = "ball_quadratic"
+    mu = 1.0
+    norm = "l2"
+    event_ndim = 1
+    hess0 = 1.0
+    bounded = True
+    absolutely_symmetric = True
+    formula = None
+
+    def value(self, x) -> Array:
+        x = _as_float(x)
+        sq = np.sum(x * x, axis=-1)
+        return np.where(sq <= 1.0, 0.5 * sq, np.inf)
+
+    def conj(self, y) -> Array:
+        return huber(np.linalg.norm(_as_float(y), axis=-1))
+
+    def grad_conj(self, y) -> Array:
+        y = _as_float(y)
+        n = np.linalg.norm(y, axis=-1, keepdims=True)
+        return y / np.maximum(1.0, n)
+
+    def grad(self, x) -> Array:
+        return _as_float(x) + 0.0
+
+    def contains(self, x, tol: float = 0.0) -> Array:
+        return np.linalg.norm(_as_float(x), axis=-1) <= 1.0 + tol
+
+    def lmo(self, m) -> Array:
+        m = _as_float(m)
+        n = np.linalg.norm(m, axis=-1, keepdims=True)
+        return -m / np.where(n > 0, n, 1.0)
+
+    def support(self, m) -> Array:
+        return np.linalg.norm(_as_float(m), axis=-1)
+
+    def sample_domain(self, rng, shape, margin: float = 0.0) -> Array:
+        shape = tuple(np.atleast_1d(shape))
+        x = rng.standard_normal(shape)
+        n = np.linalg.norm(x, axis=-1, keepdims=True)
+        r = rng.uniform(0.0, 1.0 - margin, size=shape[:-1] + (1,)) ** (1.0 / shape[-1])
+        return x / np.where(n > 0, n, 1.0) * r
+
+    def torch_grad_conj(self, y):
+        n = y.norm(dim=-1, keepdim=True)
+        return y / n.clamp(min=1.0)
+
+
+_BUILTINS: dict[str, Callable[[], Regularizer]] = {
+    "euclidean": _euclidean,
+    "box": _box,
+    "box_quadratic": _box_quadratic,
+    "entropic": _entropic,
+    "algebraic": _algebraic,
+    "ball_quadratic": BallQuadratic,
+}
+
+BUILTIN_NAMES: tuple[str, ...] = tuple(_BUILTINS)
+
+
+def regularizer(name: str) -> Regularizer:
+    """The built-in regularizer called ``name`` (one of BUILTIN_NAMES)."""
+    if isinstance(name, Regularizer):
+        return name
+    try:
+        return _BUILTINS[name]()
+    except (KeyError, TypeError):
+        raise InvalidRegularizerError(
+            f"unknown regularizer {name!r}; built-ins are {', '.join(BUILTIN_NAMES)} "
+            "(use geomrelax.from_expr for a formula)"
+        ) from None
