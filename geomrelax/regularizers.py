@@ -38,6 +38,7 @@ from scipy import special
 from .errors import DomainError, InvalidRegularizerError, NotStronglyConvexError
 
 Array = np.ndarray
+_ULPS = 8  # rounding allowance at the l2 sphere: a normalised vector's norm is 1 within a few ulps
 ScalarFn = Callable[[Array], Array]
 
 
@@ -378,7 +379,8 @@ class BallQuadratic(Regularizer):
     def value(self, x) -> Array:
         x = _as_float(x)
         sq = np.sum(x * x, axis=-1)
-        return np.where(sq <= 1.0, 0.5 * sq, np.inf)
+        # y / ||y|| lands on the sphere only up to a few ulps: count those points as inside
+        return np.where(sq <= 1.0 + _ULPS * np.finfo(x.dtype).eps, 0.5 * sq, np.inf)
 
     def conj(self, y) -> Array:
         return huber(np.linalg.norm(_as_float(y), axis=-1))
@@ -392,7 +394,8 @@ class BallQuadratic(Regularizer):
         return _as_float(x) + 0.0
 
     def contains(self, x, tol: float = 0.0) -> Array:
-        return np.linalg.norm(_as_float(x), axis=-1) <= 1.0 + tol
+        x = _as_float(x)
+        return np.linalg.norm(x, axis=-1) <= 1.0 + max(tol, _ULPS * np.finfo(x.dtype).eps)
 
     def lmo(self, m) -> Array:
         m = _as_float(m)
