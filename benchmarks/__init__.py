@@ -1,0 +1,1 @@
+"""Benchmarks of geomrelax (run as python -m benchmarks.<name>)."""
