@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "from_expr": "geomrelax.symbolic",
     "cvxpy_lmo": "geomrelax.crosscheck",
-    "crosscheck": "geomrelax.crosscheck",
+    "cross_check": "geomrelax.crosscheck",
     "verify": "geomrelax.verify",
     "temperature_schedule": "geomrelax.schedule",
     "optim": "geomrelax.optim",

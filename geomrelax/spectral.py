@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .errors import InvalidRegularizerError, InvalidTemperatureError
-from .regularizers import Regularizer, _as_float
+from .regularizers import _ULPS, Regularizer, _as_float
 
 
 def _check_matrix(x, what: str) -> np.ndarray:
@@ -68,9 +68,21 @@ class Spectral(Regularizer):
     def singular_values(x) -> np.ndarray:
         return np.linalg.svd(x, compute_uv=False)
 
+    def _snap(self, s) -> np.ndarray:
+        """Singular values within a few ulps above the base domain's edge, put on the edge.
+
+        An SVD returns the singular values of a polar factor or of grad F*(Y) at 1 + O(r eps): without
+        this, V and `contains` would call the map's own outputs infeasible.
+        """
+        hi = getattr(getattr(self.base, "domain", None), "hi", 1.0 if self.base.bounded else math.inf)
+        if not math.isfinite(hi):
+            return s
+        tol = _ULPS * np.finfo(s.dtype).eps * max(hi, 1.0) * s.shape[-1]
+        return np.where((s > hi) & (s <= hi + tol), hi, s)
+
     # -- the interface ----------------------------------------------------------------------------
     def value(self, x) -> np.ndarray:
-        return self.base.value(self.singular_values(_check_matrix(x, "X")))
+        return self.base.value(self._snap(self.singular_values(_check_matrix(x, "X"))))
 
     def conj(self, y) -> np.ndarray:
         return self.base.conj(self.singular_values(_check_matrix(y, "Y")))
@@ -84,7 +96,7 @@ class Spectral(Regularizer):
         return _rebuild(u, self.base.grad(s), vt)
 
     def contains(self, x, tol: float = 0.0) -> np.ndarray:
-        return self.base.contains(self.singular_values(_check_matrix(x, "X")), tol)
+        return self.base.contains(self._snap(self.singular_values(_check_matrix(x, "X"))), tol)
 
     def lmo(self, m) -> np.ndarray:
         u, s, vt = self.svd(_check_matrix(m, "M"))

@@ -89,3 +89,16 @@ def test_spectral_torch_matches_numpy():
     Y = rng.standard_normal((2, 5, 3))
     S = gr.spectral("algebraic")
     np.testing.assert_allclose(S.torch_grad_conj(torch.from_numpy(Y)).numpy(), S.grad_conj(Y), atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["box", "entropic", "algebraic", "box_quadratic"])
+def test_map_outputs_count_as_inside_the_domain(name):
+    """The SVD returns singular values of polar factors at 1 + O(r eps); they must stay feasible."""
+    rng = np.random.default_rng(7)
+    S = gr.spectral(name)
+    for _ in range(20):
+        M = rng.standard_normal((9, 6))
+        for D in (S.lmo(M), S.grad_conj(1e6 * M)):
+            assert S.contains(D)
+            assert np.isfinite(S.value(D))
+    assert not S.contains(1.01 * S.lmo(rng.standard_normal((9, 6))))

@@ -1,0 +1,875 @@
+"""Cross-check of the regularized LMO against a conic solver (cvxpy).
+
+The regularized LMO has a closed form (geomrelax.relaxed_lmo),
+
+    d_tau(m) = argmin_{d in D} f(d),   f(d) = <m, d> + V(d)/tau,   d_tau(m) = grad V*(-tau m).
+
+Here the same minimization is written as a disciplined convex program, solved by Clarabel or SCS, and
+compared with the closed form under a tolerance derived from the solver's own certificate:
+
+    U   = f(P_D(d_hat))                  float64 value of f at the solver's point projected onto D (a
+                                         feasible point, so U >= f*); V is evaluated by V.value, not by
+                                         the conjugate under test
+    L   = dobj - ||r_d||_inf ||x_hat||_1 the conic dual objective, corrected for the dual residual
+                                         r_d = P x + c + A^T z: for z in K*, weak duality gives
+                                         f* >= dobj + r_d^T x*, and ||x*||_1 is estimated by ||x_hat||_1
+    eps = U - L + floor                  certified bound on f(P_D(d_hat)) - f*; floor = float64 rounding
+
+and then, depending on the regularizer:
+
+    mu > 0, tau finite   f is (mu/tau)-strongly convex:  ||P_D(d_hat) - d*||_2 <= sqrt(2 eps tau / mu)
+    V = 0 on D or tau = inf  (f linear, the hard LMO):
+        interval [lo, hi]^n:  f(d) - f* = sum_i |m_i| |d_i - d*_i|, so on S = {i : m_i != 0}
+                              ||d_S - d*_S||_2^2 <= (hi - lo) eps / min_S |m_i|   (off S any d_i is optimal)
+        l2 / Frobenius ball:  ||d - d*||^2 <= 2 eps / ||m||
+        spectral ball ||D||_2 <= a, M of full rank r = min(rows, cols):
+                              ||D - D*||_F^2 <= 2 a eps / sigma_min(M)
+    otherwise (mu = 0):   no distance bound; the closed form must be feasible and at least as good as
+                          the solver's point, f(g) <= U + floor.
+
+In every case the closed form g must lie in D (up to rounding) and satisfy f(g) <= U + floor. A solve
+whose status is not 'optimal' (failed, infeasible, inaccurate) is reported as such, never as a pass.
+
+Formulations (each exact; d is the decision variable):
+
+    euclidean       sum_squares(d)/2
+    box             0 with -1 <= d <= 1
+    box_quadratic   sum_squares(d)/2 with -1 <= d <= 1
+    entropic        -(sum entr(1 + d) + sum entr(1 - d))/2     (v(x) = -(entr(1+x) + entr(1-x))/2)
+    algebraic       sum 1 - sqrt(1 - d^2)                        (sqrt of a concave argument: DCP concave)
+    ball_quadratic  sum_squares(d)/2 with ||d||_2 <= 1
+    user formula    the sympy expression translated atom by atom (sympy_to_cvxpy); cvxpy's DCP rules
+                    decide, and a formula they cannot certify is reported as not expressible
+
+Spectral lifts F(D) = sum_i v(sigma_i(D)) of a rows x cols matrix, r = min(rows, cols):
+
+    euclidean       sum_squares(D)/2
+    box             sigma_max(D) <= 1
+    box_quadratic   sum_squares(D)/2 with sigma_max(D) <= 1
+    ball_quadratic  sum_squares(D)/2 with ||D||_F <= 1
+    algebraic       F(D) = r - max { tr Z : sigma_max([D; Z]) <= 1 },  Z r x r  ([D, Z] when rows < cols).
+                    Why: [D; Z]^T [D; Z] = D^T D + Z^T Z <= I, and tr Z <= tr (Z^T Z)^(1/2)
+                    <= tr (I - D^T D)^(1/2) (operator monotonicity of the square root), with equality at
+                    Z = (I - D^T D)^(1/2); so max tr Z = sum_i sqrt(1 - sigma_i^2) and F(D) = r - max tr Z.
+                    One LMI of size rows + 2r.
+    entropic, and any other even convex v (user formulas included): weak majorization,
+                    F(D) = min { sum_i v(x_i) : x_1 >= ... >= x_r >= 0, x_1 <= a,
+                                 ||D||_(k) <= x_1 + ... + x_k, k = 1..r }
+                    where ||D||_(k) = sum of the k largest singular values = lambda_sum_largest of the
+                    dilation [[0, D], [D^T, 0]]. Exact because v is convex and even, hence nondecreasing on
+                    [0, a], and sigma(D) <_w x implies sum v(sigma) <= sum v(x) (Tomic-Weyl), with equality
+                    at x = sigma(D). r LMIs of size rows + cols: expensive. Measured with Clarabel: 6 x 4
+                    0.05 s, 8 x 5 0.15 s, 12 x 8 1.2 s but status 'optimal_inaccurate'; 30 x 20 had not
+                    finished after 4 CPU minutes and 4.3 GB, so it is out of reach.
+    entropic, form 'von_neumann': the eigenvalues of B = [[I, D], [D^T, I]] are 1 +- sigma_i(D) and
+                    1 (|rows - cols| times), so sum_i v(sigma_i) = -S(B)/2 with S(B) = -tr B log B the von
+                    Neumann entropy (entr(1) = 0); cvxpy's von_neumann_entr canonicalises S by
+                    rows + cols - 1 lambda_sum_largest constraints: more expensive still (6 x 4 0.2 s,
+                    12 x 8 21 s 'optimal_inaccurate'; 30 x 20 exhausts memory while compiling).
+
+Domain bounds lo <= d_i <= hi are added only where the cvxpy expression's implicit domain does not
+already impose them (entr, sqrt do): the redundant pair made Clarabel stop at 'AlmostSolved' on some
+entropic inputs. At tau = inf the program is min <m, d> over D alone.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import cvxpy as cp
+import numpy as np
+
+from .errors import GeomrelaxError, InvalidRegularizerError, SolverError
+from .lmo import _check_finite, check_tau, relaxed_lmo
+from .regularizers import BallQuadratic, Interval, Regularizer, SeparableRegularizer, regularizer
+from .spectral import Spectral
+
+__all__ = ["CrossCheckResult", "LmoProgram", "cvxpy_lmo", "crosscheck", "lmo_program", "sympy_to_cvxpy",
+           "SOLVERS"]
+
+SOLVERS = ("CLARABEL", "SCS")
+_U = np.finfo(np.float64).eps
+# SCS stops on eps_abs / eps_rel; its default in cvxpy (1e-5) is too loose to certify anything useful
+_SCS_DEFAULT_EPS = 1e-9
+_SPECTRAL_FORMS = ("auto", "majorization", "von_neumann")
+
+
+class _NotExpressible(Exception):
+    """Internal: the regularizer has no DCP form here; the message says why."""
+
+
+# ------------------------------------------------------------------------------------------------
+# sympy -> cvxpy
+# ------------------------------------------------------------------------------------------------
+def sympy_to_cvxpy(expr, x, symbol=None):
+    """The elementwise cvxpy expression of the sympy formula ``expr`` with ``symbol`` replaced by ``x``.
+
+    ``x`` is a cvxpy expression (a vector: each entry is one scalar argument). Supported: numbers and
+    constants, +, products with at most one non-constant factor, a*log(a) (= -entr(a), also c*a*log(a)
+    with a constant ratio), powers (square, sqrt, inv_pos, power; sqrt(sum c_i a_i^2 + c) becomes a
+    2-norm), Abs, exp, log, log(1 + exp(a)) (logistic), log(exp(a) + exp(b)) (log_sum_exp), cosh,
+    log(cosh(a)), Max, Min. Raises InvalidRegularizerError naming the subexpression when a node has no
+    cvxpy atom or cvxpy's DCP rules cannot certify its curvature (the result must also be convex).
+    """
+    try:
+        out = _translate(expr, x, symbol)
+    except _NotExpressible as exc:
+        raise InvalidRegularizerError(str(exc)) from None
+    if not out.is_convex():
+        raise InvalidRegularizerError(
+            f"cvxpy's DCP rules cannot certify that {expr} is convex (curvature {out.curvature}); "
+            "rewrite it with convex atoms or use the closed form only")
+    return out
+
+
+def _translate(expr, x, symbol=None):
+    import sympy as sp
+
+    expr = sp.sympify(expr)
+    free = expr.free_symbols
+    if symbol is None:
+        if len(free) > 1:
+            raise _NotExpressible(f"formula {expr} has several symbols {sorted(map(str, free))}; need one")
+        symbol = next(iter(free)) if free else sp.Symbol("x")
+    elif free - {symbol}:
+        raise _NotExpressible(f"formula {expr} has symbols {sorted(map(str, free - {symbol}))} besides {symbol}")
+
+    def const(e) -> float:
+        val = complex(sp.N(e, 30))
+        if val.imag != 0 or not math.isfinite(val.real):
+            raise _NotExpressible(f"constant {e} in {expr} is not a finite real number")
+        return val.real
+
+    def is_const(e) -> bool:
+        return not e.free_symbols
+
+    def tr(e):
+        out = _node(e)
+        if isinstance(out, cp.Expression) and out.curvature == "UNKNOWN":
+            # DCP curvature never recovers from UNKNOWN, so the first such node is the one to name
+            raise _NotExpressible(f"cvxpy's DCP rules cannot certify the curvature of {e} (in {expr})")
+        return out
+
+    def _node(e):
+        if e == symbol:
+            return x
+        if is_const(e):
+            return const(e)
+        if isinstance(e, sp.Add):
+            out = 0.0
+            for a in e.args:
+                out = out + tr(a)
+            return out
+        if isinstance(e, sp.Mul):
+            c = 1.0
+            rest = []
+            for a in e.args:
+                if is_const(a):
+                    c *= const(a)
+                else:
+                    rest.append(a)
+            if len(rest) == 1:
+                return c * tr(rest[0])
+            if len(rest) == 2:
+                ent = _entr_pattern(rest)
+                if ent is not None:
+                    return c * ent
+            same = _abs_power_pattern(rest)
+            if same is not None:
+                return c * same
+            raise _NotExpressible(f"product {e} of non-constant factors has no DCP form (in {expr})")
+        if isinstance(e, sp.Pow):
+            base, p = e.args
+            if is_const(p):
+                return _power(base, const(p))
+            if is_const(base):
+                b = const(base)
+                if b <= 0:
+                    raise _NotExpressible(f"{e}: power of a non-positive base {b} (in {expr})")
+                return cp.exp(math.log(b) * tr(p))
+            raise _NotExpressible(f"{e}: a variable base to a variable power has no DCP form (in {expr})")
+        if isinstance(e, sp.Abs):
+            return cp.abs(tr(e.args[0]))
+        if isinstance(e, sp.exp):
+            return cp.exp(tr(e.args[0]))
+        if isinstance(e, sp.cosh):
+            a = tr(e.args[0])
+            return (cp.exp(a) + cp.exp(-a)) / 2
+        if isinstance(e, sp.log):
+            return _log(e.args[0])
+        # the float-safe helpers of geomrelax.symbolic: softplus(u) = log(1 + exp u), logcosh(u)
+        if type(e).__name__ == "softplus" and len(e.args) == 1:
+            return cp.logistic(tr(e.args[0]))
+        if type(e).__name__ == "logcosh" and len(e.args) == 1:
+            a = tr(e.args[0])
+            return a + cp.logistic(-2 * a) - math.log(2.0)
+        if isinstance(e, sp.Max):
+            return cp.maximum(*[_lift(tr(a)) for a in e.args])
+        if isinstance(e, sp.Min):
+            return cp.minimum(*[_lift(tr(a)) for a in e.args])
+        raise _NotExpressible(f"no cvxpy atom for {type(e).__name__} in {e} (in {expr})")
+
+    def _lift(v):
+        return v if isinstance(v, cp.Expression) else cp.Constant(v) + 0 * x
+
+    def _abs_power_pattern(factors):
+        # sympy writes |u|^3 as u**2*Abs(u) for real u: a product of |u|^p_i and even powers of u is |u|^sum
+        arg, total = None, 0
+        for f in factors:
+            base, p = f.as_base_exp()
+            if not is_const(p):
+                return None
+            p = const(p)
+            if isinstance(base, sp.Abs):
+                base = base.args[0]
+            elif not (p == int(p) and int(p) % 2 == 0):
+                return None
+            if arg is not None and base != arg:
+                return None
+            arg, total = base, total + p
+        a = cp.abs(tr(arg))
+        return a if total == 1 else cp.power(a, int(total) if total == int(total) else total)
+
+    def _entr_pattern(factors):
+        # a*log(b) with a = k*b, k constant: = k * b log b = -k entr(b)
+        for f, g in (factors, factors[::-1]):
+            if isinstance(g, sp.log):
+                ratio = sp.simplify(f / g.args[0])
+                if is_const(ratio):
+                    return -const(ratio) * cp.entr(tr(g.args[0]))
+        return None
+
+    def _power(base, p: float):
+        if p == 0:
+            return 1.0
+        if p == 1:
+            return tr(base)
+        if p == 2:
+            return cp.square(tr(base))
+        if p == 0.5:
+            norm = _norm_pattern(base)
+            return norm if norm is not None else cp.sqrt(tr(base))
+        if p == -1:
+            return cp.inv_pos(tr(base))
+        # an int exponent: cvxpy treats power(x, 4) as x^4 on R but power(x, 4.0) as defined for x >= 0
+        return cp.power(tr(base), int(p) if p == int(p) else p)
+
+    def _norm_pattern(base):
+        # sqrt(c + sum_i k_i a_i^2), c >= 0, k_i > 0: the 2-norm of (sqrt(k_i) a_i, sqrt(c)), convex,
+        # while cvxpy reads sqrt(convex) as unknown
+        terms = base.args if isinstance(base, sp.Add) else (base,)
+        rows, c = [], 0.0
+        for t in terms:
+            if is_const(t):
+                c += const(t)
+                continue
+            k, rest = t.as_coeff_Mul()
+            if isinstance(rest, sp.Pow) and rest.args[1] == 2 and float(k) > 0:
+                rows.append(math.sqrt(float(k)) * _lift(tr(rest.args[0])))
+            else:
+                return None
+        if c < 0 or not rows:
+            return None
+        if c > 0:
+            rows.append(_lift(math.sqrt(c)))
+        return cp.norm(cp.vstack(rows), 2, axis=0)
+
+    def _log(arg):
+        # log(1 + exp(a)) = logistic(a);  log(exp(a) + exp(b)) = log_sum_exp;  log(cosh(a))
+        if isinstance(arg, sp.cosh):
+            a = tr(arg.args[0])
+            return a + cp.logistic(-2 * a) - math.log(2.0)
+        if isinstance(arg, sp.Add):
+            consts = [t for t in arg.args if is_const(t)]
+            exps = [t for t in arg.args if isinstance(t, sp.exp)]
+            if len(consts) + len(exps) == len(arg.args) and exps:
+                c = sum(const(t) for t in consts)
+                if len(exps) == 1 and c > 0:
+                    return math.log(c) + cp.logistic(tr(exps[0].args[0]) - math.log(c))
+                if c == 0 and len(exps) >= 2:
+                    return cp.log_sum_exp(cp.vstack([_lift(tr(t.args[0])) for t in exps]), axis=0)
+        return cp.log(tr(arg))
+
+    return tr(expr)
+
+
+# ------------------------------------------------------------------------------------------------
+# the programs
+# ------------------------------------------------------------------------------------------------
+_BUILTIN_V: dict[str, Callable] = {
+    "euclidean": lambda x: cp.square(x) / 2,
+    "box": lambda x: 0 * x,
+    "box_quadratic": lambda x: cp.square(x) / 2,
+    "entropic": lambda x: -(cp.entr(1 + x) + cp.entr(1 - x)) / 2,
+    "algebraic": lambda x: 1 - cp.sqrt(1 - cp.square(x)),
+}
+
+
+@dataclass
+class _Piece:
+    """The elementwise cvxpy form of a separable v: ``fn(x)`` is v(x_i) entrywise on the domain."""
+
+    fn: Callable
+    source: str       # 'built-in' or 'formula <expr>'
+    zero: bool        # v = 0 on the domain (the box indicator)
+    domain: Interval = None
+
+    def constraints(self, x) -> list:
+        """The bounds lo <= x <= hi that fn's implicit domain does not already impose.
+
+        A redundant bound on top of an exponential cone (entr(1 - x) <= ... and x <= 1) makes Clarabel
+        stall ('AlmostSolved') on some inputs; measured: 2 of 48 entropic solves at d = 1000 with the
+        bounds, 0 without."""
+        cons = []
+        for end, side in ((self.domain.lo, -1.0), (self.domain.hi, 1.0)):
+            if math.isfinite(end) and not _implicit_bound(self.fn, end, side):
+                cons.append(x >= end if side < 0 else x <= end)
+        return cons
+
+
+def _implicit_bound(fn: Callable, end: float, side: float) -> bool:
+    """Whether fn's implicit cvxpy domain contains ``end`` but not end + side * delta: then it imposes
+    the bound itself, up to a sliver of width delta (a program domain that is larger than D by a sliver
+    only lowers the dual bound L, so the certificate stays valid)."""
+    delta = 1e-9 * max(1.0, abs(end))
+
+    def inside(point) -> bool:
+        x = cp.Variable(1)
+        x.value = np.array([point])
+        try:
+            cons = fn(x).domain
+        except Exception:  # noqa: BLE001 - an atom that cannot be built there
+            return False
+        return all(c.violation() is None or float(np.max(c.violation())) <= 0.0 for c in cons)
+
+    return inside(end) and not inside(end + side * delta)
+
+
+def _probe_points(domain: Interval) -> np.ndarray:
+    lo = max(domain.lo, -10.0)
+    hi = min(domain.hi, 10.0)
+    pts = lo + (hi - lo) * np.array([0.005, 0.1, 0.3, 0.5, 0.7, 0.9, 0.995])
+    return np.unique(np.append(pts, 0.0))
+
+
+def _matches(V: SeparableRegularizer, fn: Callable) -> Optional[str]:
+    """None when fn(x) equals V's v at probe points inside the domain, with cvxpy's implicit domain
+    containing them; else the reason it does not."""
+    pts = _probe_points(V.domain)
+    x = cp.Variable(pts.size)
+    x.value = pts
+    try:
+        expr = fn(x)
+        got = np.broadcast_to(np.asarray(expr.value, dtype=float), pts.shape)
+    except Exception as exc:  # an atom that cannot even be evaluated there
+        return f"evaluating the cvxpy form failed at the probe points: {exc}"
+    want = V.elementwise(pts)
+    # the same function by two float64 routes differs by a few ulps; a different function by O(1)
+    bad = ~np.isclose(got, want, rtol=1e-9, atol=1e-12)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        return f"the cvxpy form gives {got[i]!r} but v({pts[i]!r}) = {want[i]!r}"
+    for con in expr.domain:
+        if con.violation() is not None and np.max(np.atleast_1d(con.violation())) > 1e-12:
+            viol = np.atleast_1d(con.violation())
+            i = int(np.argmax(viol))
+            return (f"cvxpy's implicit domain ({con}) excludes x = {pts[i % pts.size]!r}, inside the "
+                    f"regularizer's domain [{V.domain.lo}, {V.domain.hi}]")
+    return None
+
+
+def _piece(V: SeparableRegularizer) -> _Piece:
+    """The cvxpy form of v: the built-in table when V is (by name and by value) a built-in, else the
+    translation of its sympy ``expr`` (from_expr) or of its ``formula`` string."""
+    reasons = []
+    if V.name in _BUILTIN_V:
+        why = _matches(V, _BUILTIN_V[V.name])
+        if why is None:
+            return _Piece(_BUILTIN_V[V.name], "built-in", V.name == "box", V.domain)
+        reasons.append(f"named {V.name!r} but not the built-in: {why}")
+    expr = getattr(V, "expr", None)
+    if expr is None and isinstance(getattr(V, "formula", None), str):
+        import sympy as sp
+
+        try:
+            expr = sp.sympify(V.formula)
+        except (sp.SympifyError, SyntaxError, TypeError) as exc:
+            raise _NotExpressible(f"{V.name}: formula {V.formula!r} does not parse: {exc}") from None
+    if expr is None:
+        raise _NotExpressible(
+            f"{V.name}: no cvxpy form (not a built-in, and no sympy `expr` or `formula` to translate)"
+            + ("; " + "; ".join(reasons) if reasons else ""))
+
+    def fn(x, _expr=expr):
+        return sympy_to_cvxpy(_expr, x)
+
+    try:
+        fn(cp.Variable(2))
+    except InvalidRegularizerError as exc:
+        raise _NotExpressible(f"{V.name}: {exc}") from None
+    why = _matches(V, fn)
+    if why is not None:
+        raise _NotExpressible(f"{V.name}: the formula {expr} does not match v: {why}")
+    import sympy as sp
+
+    return _Piece(fn, f"formula {expr}", sp.sympify(expr) == 0, V.domain)
+
+
+@dataclass
+class LmoProgram:
+    """The convex program min_{d in D} <m, d> + V(d)/tau written for cvxpy.
+
+    ``point`` is the cvxpy expression of d (a Variable or a block of one); ``linear`` says that the
+    objective is linear (V = 0 on D, or tau = inf), ``formulation`` describes the program.
+    """
+
+    problem: cp.Problem
+    point: cp.Expression
+    linear: bool
+    formulation: str
+
+
+def _vector_term(V: Regularizer, d, n: int):
+    """(V(d) as a cvxpy scalar, domain constraints, description, V = 0 on D)."""
+    if isinstance(V, BallQuadratic):
+        return cp.sum_squares(d) / 2, [cp.norm(d, 2) <= 1], "sum_squares(d)/2, ||d||_2 <= 1", False
+    if isinstance(V, SeparableRegularizer):
+        piece = _piece(V)
+        cons = piece.constraints(d)
+        if V.name in ("euclidean", "box_quadratic") and piece.source == "built-in":
+            term = cp.sum_squares(d) / 2  # a quadratic objective: Clarabel takes it as P
+        else:
+            term = cp.sum(piece.fn(d))
+        return term, cons, f"sum v(d_i), v from the {piece.source}, d in {_interval_str(V.domain)}^{n}", piece.zero
+    raise _NotExpressible(f"{V.name}: no cvxpy form for a {type(V).__name__}")
+
+
+def _interval_str(dom: Interval) -> str:
+    return f"[{dom.lo:g}, {dom.hi:g}]"
+
+
+def _spectral_term(V: Spectral, D, shape, form: str):
+    """(F(D), constraints, description, F = 0 on D) for the spectral lift V of a vector regularizer."""
+    rows, cols = shape
+    r = min(rows, cols)
+    base = V.base
+    if isinstance(base, BallQuadratic):
+        return cp.sum_squares(D) / 2, [cp.norm(D, "fro") <= 1], "sum_squares(D)/2, ||D||_F <= 1", False
+    if not isinstance(base, SeparableRegularizer):
+        raise _NotExpressible(f"{V.name}: no cvxpy form for a spectral lift of a {type(base).__name__}")
+    piece = _piece(base)
+    a = base.domain.hi  # symmetric domain [-a, a] (Spectral requires it)
+    ball = [cp.sigma_max(D) <= a] if math.isfinite(a) else []
+    builtin = piece.source == "built-in"
+    if builtin and base.name == "euclidean":
+        return cp.sum_squares(D) / 2, [], "sum_squares(D)/2", False
+    if builtin and base.name == "box":
+        return cp.Constant(0.0), ball, "0 on sigma_max(D) <= 1", True
+    if builtin and base.name == "box_quadratic":
+        return cp.sum_squares(D) / 2, ball, "sum_squares(D)/2, sigma_max(D) <= 1", False
+    if builtin and base.name == "algebraic":
+        Z = cp.Variable((r, r))
+        stacked = cp.vstack([D, Z]) if rows >= cols else cp.hstack([D, Z])
+        return (r - cp.trace(Z), [cp.sigma_max(stacked) <= 1],
+                f"{r} - tr Z, sigma_max({'[D; Z]' if rows >= cols else '[D, Z]'}) <= 1", False)
+    if builtin and base.name == "entropic" and form == "von_neumann":
+        B = cp.Variable((rows + cols, rows + cols), symmetric=True)
+        cons = [B[:rows, :rows] == np.eye(rows), B[rows:, rows:] == np.eye(cols), B[:rows, rows:] == D]
+        return -cp.von_neumann_entr(B) / 2, cons, "-S(B)/2, B = [[I, D], [D^T, I]] (von Neumann)", False
+    # weak majorization: sigma(D) <_w x, x sorted, and sum v(x_i)
+    x = cp.Variable(r)
+    dil = cp.bmat([[np.zeros((rows, rows)), D], [D.T, np.zeros((cols, cols))]])
+    cons = [x >= 0] + piece.constraints(x)
+    if r > 1:
+        cons.append(x[:-1] >= x[1:])
+    cons.append(cp.sigma_max(D) <= x[0])
+    cons += [cp.lambda_sum_largest(dil, k) <= cp.sum(x[:k]) for k in range(2, r + 1)]
+    return (cp.sum(piece.fn(x)), cons,
+            f"sum v(x_i) over sigma(D) <_w x (Ky Fan, {r} LMIs), v from the {piece.source}", piece.zero)
+
+
+def lmo_program(V, m, tau, spectral_form: str = "auto") -> LmoProgram:
+    """The cvxpy program min_{d in D} <m, d> + V(d)/tau (tau = inf: min_{d in D} <m, d>).
+
+    ``V`` is a Regularizer or a built-in name; ``m`` one vector (vector regularizers) or one matrix
+    (spectral ones). ``spectral_form`` picks the form of the spectral entropic program: 'auto' or
+    'majorization' (Ky Fan majorization), 'von_neumann' (von Neumann entropy of [[I, D], [D^T, I]]).
+    Raises InvalidRegularizerError when V has no DCP form (the message says why).
+    """
+    V, m, tau = _check_inputs(V, m, tau)
+    if spectral_form not in _SPECTRAL_FORMS:
+        raise GeomrelaxError(f"spectral_form must be one of {_SPECTRAL_FORMS}, got {spectral_form!r}")
+    try:
+        return _program(V, m, tau, spectral_form)
+    except _NotExpressible as exc:
+        raise InvalidRegularizerError(str(exc)) from None
+
+
+def _domain_constraints(V: Regularizer, d) -> tuple[list, str]:
+    """d in D as cvxpy constraints (for the hard LMO, where V itself plays no part)."""
+    if isinstance(V, Spectral):
+        if isinstance(V.base, BallQuadratic):
+            return [cp.norm(d, "fro") <= 1], "||D||_F <= 1"
+        return [cp.sigma_max(d) <= V.base.domain.hi], f"sigma_max(D) <= {V.base.domain.hi:g}"
+    if isinstance(V, BallQuadratic):
+        return [cp.norm(d, 2) <= 1], "||d||_2 <= 1"
+    if isinstance(V, SeparableRegularizer):
+        return [d >= V.domain.lo, d <= V.domain.hi], f"d in {_interval_str(V.domain)}^n"
+    raise _NotExpressible(f"{V.name}: no cvxpy form for the domain of a {type(V).__name__}")
+
+
+def _program(V: Regularizer, m: np.ndarray, tau: float, form: str) -> LmoProgram:
+    d = cp.Variable(m.shape)
+    lin = cp.sum(cp.multiply(m, d))
+    if math.isinf(tau):
+        # the hard LMO argmin_{d in D} <m, d>: only the domain matters
+        if not V.bounded:
+            raise InvalidRegularizerError(f"{V.name}: the domain is unbounded, so the hard LMO (tau = inf) "
+                                          "does not exist")
+        cons, desc = _domain_constraints(V, d)
+        return LmoProgram(cp.Problem(cp.Minimize(lin), cons), d, True, f"<m, d> over {desc}")
+    if isinstance(V, Spectral):
+        term, cons, desc, zero = _spectral_term(V, d, m.shape, form)
+    else:
+        term, cons, desc, zero = _vector_term(V, d, m.shape[0])
+    objective = lin + term / tau
+    desc = f"<m, d> + V(d)/tau, V(d) = {desc}"
+    linear = zero
+    if not cons:
+        # SCS refuses a problem without constraint rows; one row fixing an unused variable changes nothing
+        cons = [cp.Variable() == 0]
+    return LmoProgram(cp.Problem(cp.Minimize(objective), cons), d, linear, desc)
+
+
+# ------------------------------------------------------------------------------------------------
+# inputs, projection, evaluation
+# ------------------------------------------------------------------------------------------------
+def _check_inputs(V, m, tau):
+    if isinstance(V, str):
+        V = regularizer(V)
+    if not isinstance(V, Regularizer):
+        raise TypeError(f"V must be a Regularizer or a built-in name, got {type(V).__name__}")
+    tau = check_tau(tau)
+    m = np.asarray(m)
+    if m.dtype == object or np.iscomplexobj(m):
+        raise GeomrelaxError(f"m must be a real array, got dtype {m.dtype}")
+    m = _check_finite(m).astype(np.float64)
+    want = V.event_ndim
+    if m.ndim != want or m.size == 0:
+        what = "one non-empty vector (ndim 1)" if want == 1 else "one non-empty matrix (ndim 2)"
+        raise GeomrelaxError(f"{V.name}: the cross-check solves {what} at a time, got m of shape {m.shape}")
+    return V, m, tau
+
+
+def _project(V: Regularizer, d: np.ndarray) -> np.ndarray:
+    """The Euclidean projection onto D (non-expansive towards d* in D)."""
+    if isinstance(V, Spectral):
+        u, s, vt = np.linalg.svd(d, full_matrices=False)
+        return (u * _project(V.base, s)) @ vt
+    if isinstance(V, BallQuadratic):
+        n = np.linalg.norm(d)
+        return d / n if n > 1 else d
+    if isinstance(V, SeparableRegularizer):
+        return V.domain.clip(d)
+    raise InvalidRegularizerError(f"{V.name}: no projection onto the domain of a {type(V).__name__}")
+
+
+def _value(V: Regularizer, d: np.ndarray, tol: float) -> float:
+    """V(d) for d in D up to ``tol``: a projected matrix's recomputed singular values may exceed the
+    bound by a few ulps, which V.value would read as outside D (+inf)."""
+    if isinstance(V, Spectral):
+        s = np.linalg.svd(d, compute_uv=False)
+        if isinstance(V.base, SeparableRegularizer) and np.all(V.base.domain.contains(s, tol)):
+            s = V.base.domain.clip(s)
+        elif isinstance(V.base, BallQuadratic) and np.linalg.norm(s) <= 1 + tol:
+            s = s / max(1.0, float(np.linalg.norm(s)))
+        return float(V.base.value(s))
+    return float(np.sum(V.value(d)))
+
+
+def _objective(V, m, d, tau, tol) -> tuple[float, float]:
+    """(f(d), sum of |terms|) in float64; f(d) = <m, d> + V(d)/tau (tau = inf: <m, d>)."""
+    lin = m * d
+    val = _value(V, d, tol) / tau if math.isfinite(tau) else 0.0
+    return float(np.sum(lin)) + val, float(np.sum(np.abs(lin))) + abs(val)
+
+
+def _float_floor(n: int, scale: float) -> float:
+    # worst-case float64 error of a sum of n rounded terms is n u sum|terms|; the factor 16 covers the
+    # few ulps of each v(x_i) and the SVD's backward error (~ n u ||D||) in the spectral V.value
+    return 16.0 * n * _U * max(scale, 1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# solving
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class _Solved:
+    status: str
+    d_raw: Optional[np.ndarray]
+    dobj_user: float        # the conic dual objective, in the user's objective (offset added)
+    gap: float              # pobj - dobj as reported
+    dual_residual: float    # ||P x + c + A^T z||_inf
+    x_norm1: float
+    solve_time: float
+    wall_time: float
+    iterations: int
+    message: str = ""
+
+
+def _solver_options(solver: str, eps, extra) -> dict:
+    opts = {}
+    if solver == "CLARABEL":
+        if eps is not None:
+            opts.update(tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
+    else:
+        e = _SCS_DEFAULT_EPS if eps is None else eps
+        opts.update(eps_abs=e, eps_rel=e)
+    opts.update(extra or {})
+    return opts
+
+
+def _check_solver(solver, eps):
+    if not isinstance(solver, str) or solver.upper() not in SOLVERS:
+        raise GeomrelaxError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if eps is not None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not 0 < eps < 1:
+            raise GeomrelaxError(f"eps (the solver tolerance) must be a number in (0, 1), got {eps!r}")
+        eps = float(eps)
+    return solver.upper(), eps
+
+
+def _solve(prog: LmoProgram, solver: str, eps, solver_opts) -> _Solved:
+    problem = prog.problem
+    opts = _solver_options(solver, eps, solver_opts)
+    t0 = time.perf_counter()
+    data, chain, inverse = problem.get_problem_data(solver, solver_opts=opts)
+    try:
+        raw = chain.solve_via_data(problem, data, False, False, opts)
+        sol = chain.invert(raw, inverse)
+    except (cp.error.SolverError, ValueError, RuntimeError) as exc:
+        # a solver that raises instead of returning a status: report it as a failed solve
+        return _Solved("solver_error", None, math.nan, math.nan, math.nan, math.nan, math.nan,
+                       time.perf_counter() - t0, 0, str(exc))
+    wall = time.perf_counter() - t0
+    status = sol.status
+    iterations = int(sol.attr.get(cp.settings.NUM_ITERS) or 0)
+    solve_time = float(sol.attr.get(cp.settings.SOLVE_TIME) or math.nan)
+    if status in cp.settings.ERROR:
+        return _Solved(status, None, math.nan, math.nan, math.nan, math.nan, solve_time, wall, iterations)
+    # sets the variables' values (problem.unpack_results would also warn on inaccurate statuses)
+    problem.unpack(sol)
+    if solver == "CLARABEL":
+        x, z = np.asarray(raw.x, float), np.asarray(raw.z, float)
+        pobj, dobj = float(raw.obj_val), float(raw.obj_val_dual)
+    else:
+        x, z = np.asarray(raw["x"], float), np.asarray(raw["y"], float)
+        pobj, dobj = float(raw["info"]["pobj"]), float(raw["info"]["dobj"])
+    d_raw = None
+    dobj_user = gap = res = xn = math.nan
+    if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and prog.point.value is not None:
+        d_raw = np.asarray(prog.point.value, dtype=np.float64).reshape(prog.point.shape)
+        rd = data["c"] + data["A"].T @ z
+        if data.get("P") is not None:
+            rd = rd + data["P"] @ x
+        res = float(np.max(np.abs(rd))) if rd.size else 0.0
+        xn = float(np.sum(np.abs(x)))
+        gap = pobj - dobj
+        # sol.opt_val = pobj + offset (the constant the reductions moved out of the objective); the
+        # same offset maps the conic dual objective to the user's problem
+        dobj_user = float(sol.opt_val) - gap
+    return _Solved(status, d_raw, dobj_user, gap, res, xn, solve_time, wall, iterations)
+
+
+def cvxpy_lmo(V, m, tau, solver: str = "CLARABEL", eps=None, *, solver_opts=None,
+              spectral_form: str = "auto") -> np.ndarray:
+    """The solver's argmin_{d in D} <m, d> + V(d)/tau, projected onto D.
+
+    ``eps``: the solver's tolerance (Clarabel: tol_gap_abs = tol_gap_rel = tol_feas; SCS: eps_abs =
+    eps_rel, default 1e-9); ``solver_opts`` are passed on to the solver. The projection onto D moves
+    the point by at most the solver's primal residual. Raises SolverError (``.status`` holds the cvxpy
+    status) unless the status is 'optimal'; InvalidRegularizerError when V has no DCP form.
+    """
+    solver, eps = _check_solver(solver, eps)
+    V, m, tau = _check_inputs(V, m, tau)
+    prog = lmo_program(V, m, tau, spectral_form)
+    out = _solve(prog, solver, eps, solver_opts)
+    if out.status != cp.OPTIMAL or out.d_raw is None:
+        raise SolverError(f"{solver} did not solve the LMO program of {V.name} (status {out.status!r}"
+                          + (f": {out.message}" if out.message else "") + ")", status=out.status)
+    return _project(V, out.d_raw)
+
+
+# ------------------------------------------------------------------------------------------------
+# the cross-check
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class CrossCheckResult:
+    """Outcome of comparing the closed-form relaxed LMO with the solver's solution.
+
+    ``outcome`` is 'agree' (``passed``), 'disagree' (the closed form violates the certified bound),
+    'solver_failed' (status not optimal, or a certificate that contradicts itself) or 'not_expressible'
+    (no DCP program for V). Distances are Euclidean (Frobenius for matrices).
+    """
+
+    regularizer: str
+    tau: float
+    solver: str
+    status: str
+    outcome: str
+    passed: bool
+    d_cvxpy: Optional[np.ndarray]       # solver's point, projected onto D
+    d_closed_form: Optional[np.ndarray]  # grad V*(-tau m) from geomrelax.relaxed_lmo
+    max_abs_error: float                # max_i |d_cvxpy - d_closed_form|
+    rel_error: float                    # ||d_cvxpy - d_closed_form||_2 / max(||d_closed_form||_2, tiny)
+    distance: float                     # the distance the tolerance bounds (see ``note``)
+    tolerance: float                    # certified bound on ``distance`` (nan: none applies)
+    suboptimality: float                # eps: certified bound on f(d_cvxpy) - f*
+    objective_cvxpy: float              # U = f(d_cvxpy)
+    objective_closed_form: float        # f(d_closed_form)
+    lower_bound: float                  # L <= f*
+    duality_gap: float                  # solver's pobj - dobj
+    dual_residual: float                # ||P x + c + A^T z||_inf
+    infeasibility: float                # ||d_raw - P_D(d_raw)||_2
+    solve_time: float                   # seconds, as the solver reports
+    wall_time: float                    # seconds, compile + solve
+    iterations: int
+    formulation: str
+    note: str
+
+    def summary(self) -> str:
+        if self.outcome in ("solver_failed", "not_expressible"):
+            return (f"{self.regularizer} tau={self.tau:g} {self.solver}: {self.outcome} "
+                    f"(status {self.status}). {self.note}")
+        return (f"{self.regularizer} tau={self.tau:g} {self.solver}: {self.outcome} (status {self.status}); "
+                f"distance {self.distance:.3g} <= tol {self.tolerance:.3g}? max abs err "
+                f"{self.max_abs_error:.3g}, eps {self.suboptimality:.3g}, {self.wall_time:.3g} s. {self.note}")
+
+
+def _failed(V, tau, solver, status, outcome, g, note, formulation="", solved: Optional[_Solved] = None):
+    nan = math.nan
+    s = solved
+    return CrossCheckResult(
+        regularizer=V.name, tau=tau, solver=solver, status=status, outcome=outcome, passed=False,
+        d_cvxpy=None, d_closed_form=g, max_abs_error=nan, rel_error=nan, distance=nan, tolerance=nan,
+        suboptimality=nan, objective_cvxpy=nan, objective_closed_form=nan, lower_bound=nan,
+        duality_gap=s.gap if s else nan, dual_residual=s.dual_residual if s else nan, infeasibility=nan,
+        solve_time=s.solve_time if s else nan, wall_time=s.wall_time if s else nan,
+        iterations=s.iterations if s else 0, formulation=formulation, note=note)
+
+
+def _linear_bound(V: Regularizer, m: np.ndarray, d: np.ndarray, g: np.ndarray, eps: float):
+    """(distance, tolerance, note) for a linear objective (the hard LMO); tolerance nan when the LMO is
+    not unique or no bound is known for this domain."""
+    if isinstance(V, Spectral):
+        base = V.base
+        if isinstance(base, BallQuadratic):
+            nrm = np.linalg.norm(m)
+            return (float(np.linalg.norm(d - g)), math.sqrt(2 * eps / nrm),
+                    "Frobenius ball: ||D - D*||^2 <= 2 eps/||M||_F")
+        a = base.domain.hi
+        s = np.linalg.svd(m, compute_uv=False)
+        # a computed singular value is within ~ n u sigma_max of the exact one: keep the bound safe
+        smin = s[-1] - 4 * m.size * _U * s[0]
+        dist = float(np.linalg.norm(d - g))
+        if smin <= 0:
+            return dist, math.nan, ("M is rank-deficient, so the polar factor is not unique: compared "
+                                    "objective values only")
+        return dist, math.sqrt(2 * a * eps / smin), "spectral ball: ||D - D*||_F^2 <= 2 a eps / sigma_min(M)"
+    if isinstance(V, BallQuadratic):
+        nrm = np.linalg.norm(m)
+        return float(np.linalg.norm(d - g)), math.sqrt(2 * eps / nrm), "l2 ball: ||d - d*||^2 <= 2 eps/||m||"
+    dom = V.domain
+    on = m != 0
+    if not np.any(on):
+        return math.nan, math.nan, "m = 0: every point of D is optimal; compared objective values only"
+    dist = float(np.linalg.norm((d - g)[on]))
+    note = ("interval: f(d) - f* = sum_i |m_i| |d_i - d*_i|, so ||(d - d*)_S||^2 <= (hi - lo) eps / "
+            "min_S |m_i| on S = {m_i != 0}")
+    if not np.all(on):
+        note += f"; {int(np.sum(~on))} coordinates with m_i = 0 (any d_i optimal) left out"
+    return dist, math.sqrt((dom.hi - dom.lo) * eps / float(np.min(np.abs(m[on])))), note
+
+
+def cross_check(V, m, tau, solver: str = "CLARABEL", eps=None, *, solver_opts=None,
+               spectral_form: str = "auto") -> CrossCheckResult:
+    """Compare grad V*(-tau m) (geomrelax.relaxed_lmo) with the conic solver's LMO, within a certified
+    tolerance (see the module docstring). Refuses bad input (tau <= 0 or NaN, non-finite m, m not one
+    vector / one matrix, unknown solver); a V without a DCP form, a failed or inaccurate solve come back
+    as a result with ``passed = False`` and the reason.
+    """
+    solver, eps = _check_solver(solver, eps)
+    V, m, tau = _check_inputs(V, m, tau)
+    if spectral_form not in _SPECTRAL_FORMS:
+        raise GeomrelaxError(f"spectral_form must be one of {_SPECTRAL_FORMS}, got {spectral_form!r}")
+    g = np.asarray(relaxed_lmo(V, m, tau), dtype=np.float64)
+    if g.shape != m.shape:
+        return _failed(V, tau, solver, "not_solved", "disagree", g,
+                       f"the closed form has shape {g.shape}, m has shape {m.shape}")
+    try:
+        prog = _program(V, m, tau, spectral_form)
+    except _NotExpressible as exc:
+        return _failed(V, tau, solver, "not_expressible", "not_expressible", g, str(exc))
+    solved = _solve(prog, solver, eps, solver_opts)
+    if solved.status != cp.OPTIMAL or solved.d_raw is None:
+        extra = f": {solved.message}" if solved.message else ""
+        return _failed(V, tau, solver, solved.status, "solver_failed", g,
+                       f"{solver} returned status {solved.status!r}{extra}; nothing is certified",
+                       prog.formulation, solved)
+
+    n = m.size
+    d = _project(V, solved.d_raw)
+    infeas = float(np.linalg.norm(solved.d_raw - d))
+    # rounding allowance of a computed point of D (a few ulps per entry, SVD reconstruction ~ n u)
+    g_floor = 16.0 * n * _U * max(1.0, float(np.max(np.abs(g))))
+    U, scale_u = _objective(V, m, d, tau, g_floor)
+    L = solved.dobj_user - solved.dual_residual * solved.x_norm1
+    floor = _float_floor(n, scale_u + abs(L))
+    eps_opt = U - L + floor
+    diff = d - g
+    base = dict(regularizer=V.name, tau=tau, solver=solver, status=solved.status, d_cvxpy=d, d_closed_form=g,
+                max_abs_error=float(np.max(np.abs(diff))),
+                rel_error=float(np.linalg.norm(diff) / max(np.linalg.norm(g), np.finfo(float).tiny)),
+                suboptimality=eps_opt, objective_cvxpy=U, lower_bound=L, duality_gap=solved.gap,
+                dual_residual=solved.dual_residual, infeasibility=infeas, solve_time=solved.solve_time,
+                wall_time=solved.wall_time, iterations=solved.iterations, formulation=prog.formulation)
+    g_in = bool(np.all(V.contains(g, tol=g_floor)))
+    Fg = _objective(V, m, _project(V, g), tau, g_floor)[0] if g_in else math.inf
+
+    problems = []
+    if not math.isfinite(eps_opt):
+        return CrossCheckResult(**base, outcome="solver_failed", passed=False, distance=float(np.linalg.norm(diff)),
+                                tolerance=math.nan, objective_closed_form=Fg,
+                                note=f"no certificate: f(d_cvxpy) = {U!r}, lower bound {L!r}")
+    if eps_opt < 0:
+        # a feasible value below the certified lower bound: the program is not the LMO of V, or the
+        # solver's certificate is wrong
+        return CrossCheckResult(**base, outcome="solver_failed", passed=False, distance=float(np.linalg.norm(diff)),
+                                tolerance=math.nan, objective_closed_form=Fg,
+                                note=f"inconsistent certificate: f(d_cvxpy) = {U!r} < lower bound {L!r}")
+    if not g_in:
+        problems.append("the closed form lies outside D")
+    if Fg > U + floor:
+        problems.append(f"the closed form's objective {Fg!r} exceeds the solver's {U!r} (+ floor {floor:.2g})")
+
+    if prog.linear:
+        dist, tol, how = _linear_bound(V, m, d, g, eps_opt)
+        tol = tol + g_floor if math.isfinite(tol) else tol
+    elif V.mu > 0:
+        dist = float(np.linalg.norm(diff))
+        tol = math.sqrt(2.0 * eps_opt * tau / V.mu) + g_floor
+        how = f"f is (mu/tau)-strongly convex, mu = {V.mu:g}: ||d - d*||_2 <= sqrt(2 eps tau / mu)"
+    else:
+        dist, tol = float(np.linalg.norm(diff)), math.nan
+        how = "V is not strongly convex (mu = 0): no distance bound; compared objective values only"
+    if math.isfinite(tol) and not dist <= tol:
+        problems.append(f"distance {dist:.3g} exceeds the certified tolerance {tol:.3g}")
+    note = how + f"; eps = {eps_opt:.3g} (gap {solved.gap:.2g}, dual residual {solved.dual_residual:.2g})"
+    if problems:
+        note = "; ".join(problems) + ". " + note
+    return CrossCheckResult(**base, outcome="disagree" if problems else "agree", passed=not problems,
+                            distance=dist, tolerance=tol, objective_closed_form=Fg, note=note)
