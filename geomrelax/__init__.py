@@ -10,6 +10,7 @@ from importlib import import_module
 from .errors import (
     DomainError,
     GeomrelaxError,
+    InvalidHyperparameterError,
     InvalidRegularizerError,
     InvalidTemperatureError,
     NonFiniteError,
@@ -45,7 +46,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "BUILTIN_NAMES", "DomainError", "GeomrelaxError", "InvalidRegularizerError", "InvalidTemperatureError",
+    "BUILTIN_NAMES", "DomainError", "GeomrelaxError", "InvalidHyperparameterError", "InvalidRegularizerError", "InvalidTemperatureError",
     "NonFiniteError", "NotConvexError", "NotStronglyConvexError", "Regularizer", "SeparableRegularizer",
     "SolverError", "Spectral", "check_tau", "polar", "regularizer", "relaxed_lmo", "relaxed_lmo_value",
     "smoothed_polar", "spectral", *_LAZY,

@@ -34,6 +34,10 @@ class InvalidTemperatureError(GeomrelaxError):
     """tau is <= 0, NaN or not a real number."""
 
 
+class InvalidHyperparameterError(GeomrelaxError):
+    """An optimizer option outside its valid range (the message names the option and the value)."""
+
+
 class NonFiniteError(GeomrelaxError, FloatingPointError):
     """A NaN or infinity where a finite number is required (gradient, momentum, input)."""
 

@@ -310,6 +310,13 @@ def _algebraic_grad_conj(s):
     return s / np.hypot(1.0, s)
 
 
+def _algebraic_grad_conj_torch(s):
+    # s / sqrt(1 + s^2) written as sign(s) / sqrt(1 + 1/s^2) for |s| > 1, so that s*s cannot overflow to inf
+    big = s.abs() > 1
+    safe = s.where(big, s.new_ones(()))
+    return (s * (1.0 + s * s).rsqrt()).where(~big, safe.sign() * (1.0 + (1.0 / safe) ** 2).rsqrt())
+
+
 def _box_v(x):
     return np.zeros_like(x)
 
@@ -355,7 +362,7 @@ def _algebraic() -> SeparableRegularizer:
     return SeparableRegularizer(
         name="algebraic", v=_algebraic_v, dv=_algebraic_dv, d2v=_algebraic_d2v,
         conj_fn=_algebraic_conj, grad_conj_fn=_algebraic_grad_conj, domain=Interval(-1.0, 1.0),
-        mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s * (1.0 + s * s).rsqrt(),
+        mu=1.0, hess0=1.0, torch_grad_conj_fn=_algebraic_grad_conj_torch,
         formula="1 - sqrt(1 - x**2)",
     )
 

@@ -132,3 +132,12 @@ def test_torch_closed_forms_match_numpy():
         V = gr.regularizer(name)
         got = V.torch_grad_conj(torch.from_numpy(y)).numpy()
         np.testing.assert_allclose(got, V.grad_conj(y), rtol=1e-15, atol=1e-15)
+
+
+def test_torch_algebraic_no_overflow_in_float32():
+    torch = pytest.importorskip("torch")
+    s = torch.tensor([-3e30, -2e19, -1.5, 0.0, 0.7, 2e19, 3e38], dtype=torch.float32)
+    got = gr.regularizer("algebraic").torch_grad_conj(s)
+    want = s.double() / torch.sqrt(1 + s.double() ** 2)
+    # float32 rounding of a value in [-1, 1]: a few ulps
+    torch.testing.assert_close(got, want.float(), rtol=4e-7, atol=4e-7)

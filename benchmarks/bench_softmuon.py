@@ -1,0 +1,177 @@
+"""SoftMuon and Muon steps against torch.optim.Muon, and the accuracy of each spectral map.
+
+    python -m benchmarks.bench_softmuon [--shapes 1024x1024 4096x1024] [--repeats 5] [--error-shape 512x512]
+
+Table 1: the wall time of one optimizer step on a float32 parameter (the fastest of ``repeats``
+interleaved runs after one warm-up; the SVD case runs once), in ratios to torch.optim.Muon and to
+our NS5 in the same dtype, measured in the same run (absolute times on a shared machine are noise;
+the ratios are what to read). Table 1b: the multiply-adds of each map, counted (no noise). Table 2: the
+relative error of each smoothed polar map against the float64 formula on a matrix U diag(s) W^T
+whose singular values s span three decades (1e-3 .. 1), for tau from 10 to 1e9: Frobenius
+||Y - S||_F / ||S||_F and the worst singular direction max_i ||(Y - S) w_i|| / f(s_i).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import torch
+
+from geomrelax.optim import spectral_maps as sm
+from geomrelax.optim.softmuon import Muon, SoftMuon
+
+
+def _shape(text):
+    rows, cols = text.lower().split("x")
+    return int(rows), int(cols)
+
+
+def spectrum_matrix(rows, cols, seed=0, lo=1e-3, hi=1.0):
+    """(X, U, s, W) with X = U diag(s) W^T in float64, s log-uniform on [lo, hi]."""
+    g = torch.Generator().manual_seed(seed)
+    r = min(rows, cols)
+    U, _ = torch.linalg.qr(torch.randn(rows, r, generator=g, dtype=torch.float64))
+    W, _ = torch.linalg.qr(torch.randn(cols, r, generator=g, dtype=torch.float64))
+    s = torch.logspace(math.log10(hi), math.log10(lo), r, dtype=torch.float64)
+    return (U * s) @ W.T, U, s, W
+
+
+def _stepper(opt, params, grads):
+    def run():
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+    return run
+
+
+def step_table(shapes, repeats, official_max_elems):
+    rows = []
+    for shape in shapes:
+        g = torch.Generator().manual_seed(1)
+        grad = torch.randn(*shape, generator=g)
+        cases = [
+            ("torch.optim.Muon (NS5 bf16)", lambda p: torch.optim.Muon(p, lr=0.02, weight_decay=0.0), "bf16"),
+            ("Muon, NS5 bf16", lambda p: Muon(p, ns_dtype=torch.bfloat16), "bf16"),
+            ("Muon, NS5 float32 (CPU default)", lambda p: Muon(p), "float32"),
+            ("SoftMuon transition, minimax float32", lambda p: SoftMuon(p, sign_iters=0, transition_iters=10), "float32"),
+            ("SoftMuon transition, exact (SVD float64)",
+             lambda p: SoftMuon(p, sign_iters=0, transition_iters=10, spectral_map="exact"), "float64"),
+            ("SoftMuon transition, official bf16 5 steps",
+             lambda p: SoftMuon(p, sign_iters=0, transition_iters=10, spectral_map="official"), "bf16"),
+        ]
+        runs = {}
+        for name, make, _ in cases:
+            if "official" in name and shape[0] * shape[1] > official_max_elems:
+                continue
+            params = [torch.nn.Parameter(torch.zeros(*shape))]
+            runs[name] = _stepper(make(params), params, [grad])
+            runs[name]()  # warm-up (allocations, the schedule fit)
+        # interleaved repeats, the fastest kept: load from other processes on a shared machine only
+        # ever adds time, and interleaving exposes every case to it alike. The SVD case runs once.
+        samples = {name: [] for name in runs}
+        for r in range(repeats):
+            for name, run in runs.items():
+                if r > 0 and "SVD" in name:
+                    continue
+                t = time.perf_counter()
+                run()
+                samples[name].append(time.perf_counter() - t)
+        times = {name: min(v) for name, v in samples.items()}
+        ref_torch = times["torch.optim.Muon (NS5 bf16)"]
+        same_dtype = {"bf16": times["Muon, NS5 bf16"], "float32": times["Muon, NS5 float32 (CPU default)"]}
+        for name, _, dtype in cases:
+            if name not in times:
+                rows.append((f"{shape[0]}x{shape[1]}", name, "skipped (--official-max-elems)", "", ""))
+                continue
+            t = times[name]
+            vs_same = f"{t / same_dtype[dtype]:.2f}" if dtype in same_dtype else "-"
+            rows.append((f"{shape[0]}x{shape[1]}", name, f"{t:.3f}", f"{t / ref_torch:.2f}", vs_same))
+    return rows
+
+
+def flop_table(shapes):
+    """Multiply-adds of each map (torch's FLOP counter / 2): deterministic, unlike wall time."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rows = []
+    for shape in shapes:
+        G = torch.randn(*shape, generator=torch.Generator().manual_seed(2))
+        counts = {}
+        for name, fn in [("NS5", lambda: sm.newton_schulz5(G)),
+                         ("minimax, 7 steps", lambda: sm.smoothed_polar_minimax(G, 100.0)),
+                         ("official, 5 steps", lambda: sm.smoothed_polar_official(G, 100.0))]:
+            with FlopCounterMode(display=False) as fc:
+                fn()
+            counts[name] = fc.get_total_flops() / 2
+        for name, c in counts.items():
+            rows.append((f"{shape[0]}x{shape[1]}", name, f"{c:.3e}", f"{c / counts['NS5']:.3f}"))
+    return rows
+
+
+def map_table(shape, taus):
+    X, U, s, W = spectrum_matrix(*shape)
+    X32 = X.float()
+    maps = [
+        ("official bf16, 5 steps", lambda tau: sm.smoothed_polar_official(X32, tau)),
+        ("official bf16, 20 steps", lambda tau: sm.smoothed_polar_official(X32, tau, steps=20)),
+        ("official float32, 20 steps", lambda tau: sm.smoothed_polar_official(X32, tau, steps=20, dtype=torch.float32)),
+        ("minimax float32, 7 steps", lambda tau: sm.smoothed_polar_minimax(X32, tau)),
+        ("exact, SVD float32", lambda tau: sm.smoothed_polar_exact(X32, tau, dtype=torch.float32)),
+    ]
+    rows = []
+    for name, fn in maps:
+        cells = []
+        for tau in taus:
+            f = tau * s / torch.hypot(torch.ones_like(s), tau * s)
+            S = (U * f) @ W.T
+            Y = fn(tau).to(torch.float64)
+            if torch.isnan(Y).any():
+                cells.append("NaN")
+                continue
+            D = Y - S
+            fro = float(torch.linalg.matrix_norm(D) / torch.linalg.matrix_norm(S))
+            spec = float((torch.linalg.vector_norm(D @ W, dim=0) / f).max())
+            cells.append(f"{fro:.1e}/{spec:.1e}")
+        rows.append((name, *cells))
+    return rows
+
+
+def _print_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", nargs="+", type=_shape, default=[(1024, 1024), (4096, 1024)])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--error-shape", type=_shape, default=(512, 512))
+    ap.add_argument("--taus", nargs="+", type=float, default=[10.0, 1e2, 1e3, 1e5, 1e7, 1e9])
+    ap.add_argument("--official-max-elems", type=int, default=1 << 23,
+                    help="skip the bf16 official map above this many entries (slow on CPUs without bf16 units)")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}")
+    print("\nTable 1: one optimizer step on a float32 parameter (fastest of "
+          f"{args.repeats} interleaved runs; the SVD one: 1 run); ratios to torch.optim.Muon and to our "
+          "NS5 in the map's dtype\n")
+    _print_table(("shape", "optimizer / map", "time [s]", "x torch Muon", "x NS5 same dtype"),
+                 step_table(args.shapes, args.repeats, args.official_max_elems))
+    print("\nTable 1b: multiply-adds of each map (FLOP counter), ratio to NS5\n")
+    _print_table(("shape", "map", "multiply-adds", "x NS5"), flop_table(args.shapes))
+    shape = args.error_shape
+    print(f"\nTable 2: relative error vs the float64 formula, {shape[0]}x{shape[1]}, singular values 1e-3..1 "
+          "(Frobenius / worst singular direction)\n")
+    _print_table(("map", *[f"tau={t:g}" for t in args.taus]), map_table(shape, args.taus))
+    print(f"\ntotal {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""SoftMuon and Muon: momentum, then an orthogonalising (Muon) or smoothed polar (transition) map.
+
+Per parameter (ndim >= 2; N-D tensors such as conv filters act as the (shape[0], -1) matrix), at
+step k = 1, 2, ... of its group, with g the gradient (-g when ``maximize``) and M_0 = 0:
+
+    M_k = beta M_{k-1} + (1 - beta) g_k
+    u_k = (1 - beta) g_k + beta M_k           (nesterov; u_k = M_k otherwise)
+    D_k = NS5(u_k)                            k <= K_s = sign_iters        (Muon phase)
+        = u_k (u_k^T u_k + tau_j^-2 I)^{-1/2}   k > K_s, j = k - K_s - 1    (transition)
+    theta_k = (1 - lr wd) theta_{k-1} - lr sqrt(max(1, rows/cols)) D_k
+
+The temperatures tau_j come from :func:`geomrelax.schedule.temperature_schedule` with
+psi(x) = x / sqrt(1 + x^2), fitted once, at step K_s + 1, to all singular values of the raw
+gradients of the group at that step; j >= K = transition_iters keeps the last tau, so a run longer
+than planned goes on at that temperature. Without sign_iters/transition_iters (or in :class:`Muon`)
+there is no transition. The keyword names and defaults are those of the official code
+(lr 0.02, momentum 0.95, weight_decay 0, eps 1e-4, newton_iters 10, tmax 1e9).
+
+Differences from the official code, on purpose:
+- ``p.grad`` is never written (the official ``grad.lerp_(momentum, beta)`` overwrites it);
+- no torch.distributed call (the official class needs a process group);
+- the transition map defaults to ``spectral_map="minimax"`` (accurate to about 1e-3 over three
+  decades of singular values); ``"official"`` reproduces the coupled Newton-Schulz of the official
+  code (5 bfloat16 steps, 31% to 78% off), ``"exact"`` is the SVD formula;
+- NS5 runs in float32 on CPUs (bfloat16 on CUDA), see ``ns_dtype``;
+- a non-finite gradient raises NonFiniteError naming the parameter before anything is modified;
+- parameters without a gradient are skipped (torch convention; the official code steps them with
+  a zero gradient, which keeps moving them along the decaying momentum);
+- the rectangular scale sqrt(max(1, rows/cols)) uses the 2-D view (the official code reads the
+  last two axes of the original tensor, i.e. kh/kw for a conv filter).
+
+Equality with torch.optim.Muon (tested bitwise, CPU): ``SoftMuon(params, lr, momentum, nesterov,
+weight_decay, ns_coefficients, ns_steps, ns_eps=eps, ns_dtype=torch.bfloat16)`` without
+sign_iters/transition_iters makes the same steps as ``torch.optim.Muon(params, lr, weight_decay,
+momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn=None or "original")`` on 2-D
+parameters (both skip parameters without a gradient). torch's defaults differ: lr 1e-3,
+weight_decay 0.1, bfloat16 NS5 on every device; it refuses N-D parameters and has no maximize.
+
+Built on :class:`geomrelax.optim.base.GeomOptimizer`: per parameter ``momentum_buffer``; per
+group ``step`` (the group's step count) and ``schedule`` (the temperatures as a tuple of floats,
+None before the fit), so state_dict() round-trips and the continuation is bitwise the same run;
+gradients are checked for NaN/inf before anything changes (NonFiniteError naming the parameter,
+or ``nonfinite="skip"``), and the step that fits the schedule runs as a transaction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import GeomrelaxError
+from .base import GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real
+from .spectral_maps import METHODS, NS5_COEFFICIENTS, NS5_EPS, newton_schulz5, smoothed_polar
+
+__all__ = ["Muon", "SoftMuon"]
+
+
+def _check_dtype(name, value):
+    if value is not None and (not isinstance(value, torch.dtype) or not value.is_floating_point):
+        raise InvalidHyperparameterError(f"{name} must be a floating torch dtype or None, got {value!r}")
+
+
+class SoftMuon(GeomOptimizer):
+    """SoftMuon (see the module docstring for the update, the schedule and the options).
+
+    Parameters
+    ----------
+    lr, momentum, nesterov, weight_decay : the step, beta, Nesterov direction, decoupled decay.
+    sign_iters, transition_iters : K_s and K; both or neither (neither: Muon).
+    eps, newton_iters, tmax : the schedule (saturation level, Newton polishing steps, upper clamp;
+        tmax None or inf: no clamp).
+    spectral_map : 'minimax' (default), 'exact' or 'official' (see spectral_maps).
+    map_steps, map_dtype : steps and dtype of the transition map (None: the map's defaults, except
+        that 'official' uses ns_steps steps, as the official code does).
+    ns_coefficients, ns_steps, ns_eps, ns_dtype : Muon's quintic Newton-Schulz (None dtype:
+        bfloat16 on CUDA, float32 elsewhere).
+    maximize : ascend instead of descend.
+    nonfinite : 'raise' (NonFiniteError naming the parameter) or 'skip' the step with a warning;
+        either way nothing changes (geomrelax.optim.base).
+    """
+
+    def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0, sign_iters=None,
+                 transition_iters=None, eps=1e-4, newton_iters=10, tmax=1e9, spectral_map="minimax",
+                 map_steps=None, map_dtype=None, ns_coefficients=NS5_COEFFICIENTS, ns_steps=5, ns_eps=NS5_EPS,
+                 ns_dtype=None, maximize=False, nonfinite="raise"):
+        if (sign_iters is None) != (transition_iters is None):
+            raise InvalidHyperparameterError(
+                f"sign_iters and transition_iters go together (both for a transition, neither for Muon), "
+                f"got sign_iters={sign_iters!r}, transition_iters={transition_iters!r}"
+            )
+        if isinstance(tmax, float) and math.isinf(tmax):
+            tmax = None
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                        sign_iters=sign_iters, transition_iters=transition_iters, eps=eps,
+                        newton_iters=newton_iters, tmax=tmax, spectral_map=spectral_map, map_steps=map_steps,
+                        map_dtype=map_dtype, ns_coefficients=tuple(ns_coefficients), ns_steps=ns_steps,
+                        ns_eps=ns_eps, ns_dtype=ns_dtype, maximize=maximize, nonfinite=nonfinite)
+        super().__init__(params, defaults)
+
+    # -- options ---------------------------------------------------------------------------------------
+    def _validate_group(self, group):
+        check_real("lr", group["lr"], low=0.0)
+        check_real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
+        check_real("weight_decay", group["weight_decay"], low=0.0)
+        check_bool("nesterov", group["nesterov"])
+        check_bool("maximize", group["maximize"])
+        coeffs = group["ns_coefficients"]
+        if len(coeffs) != 3:
+            raise InvalidHyperparameterError(f"ns_coefficients must be three numbers (a, b, c), got {coeffs!r}")
+        for c in coeffs:
+            check_real("ns_coefficients", c)
+        check_int("ns_steps", group["ns_steps"], low=1)
+        check_real("ns_eps", group["ns_eps"], low=0.0, low_open=True)
+        _check_dtype("ns_dtype", group["ns_dtype"])
+        check_choice("spectral_map", group["spectral_map"], METHODS)
+        if group["map_steps"] is not None:
+            check_int("map_steps", group["map_steps"], low=1)
+        _check_dtype("map_dtype", group["map_dtype"])
+        check_real("eps", group["eps"], low=0.0, high=1.0, low_open=True, high_open=True)
+        check_int("newton_iters", group["newton_iters"], low=1)
+        if group["tmax"] is not None:
+            check_real("tmax", group["tmax"], low=1.0)
+        if group["sign_iters"] is not None:
+            check_int("sign_iters", group["sign_iters"], low=0)
+            check_int("transition_iters", group["transition_iters"], low=1)
+            sched = group.get("schedule")
+            if sched is not None and len(sched) != group["transition_iters"]:
+                raise InvalidHyperparameterError(
+                    f"the stored schedule has {len(sched)} temperatures but transition_iters = "
+                    f"{group['transition_iters']}")
+        for i, p in enumerate(group["params"]):
+            if p.ndim < 2:
+                names = group.get("param_names")
+                name = repr(names[i]) if names else f"parameter {i}"
+                raise InvalidHyperparameterError(
+                    f"{type(self).__name__} acts on matrices (ndim >= 2); {name} has shape {tuple(p.shape)}: "
+                    "give gains, biases and other vectors to AdamW or SoftSignum "
+                    "(geomrelax.optim.split.split_params does this)"
+                )
+
+    def _init_group_state(self, group):
+        group.setdefault("schedule", None)
+
+    def _init_state(self, group, p, state):
+        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _check_loaded_state(self, group, p, state):
+        buf = state.get("momentum_buffer")
+        if buf is None or buf.shape != p.shape:
+            raise GeomrelaxError(
+                f"loaded momentum_buffer has shape {None if buf is None else tuple(buf.shape)}, the parameter "
+                f"{tuple(p.shape)}")
+
+    def _state_bound(self, group, prev, gmax):
+        # |M| <= max(prev, gmax) (a convex combination); u likewise. The maps normalise by
+        # ||u||_F <= gmax sqrt(numel), and the official map forms u u^T (<= gmax^2 cols) before
+        # normalising: these intermediates must not overflow either. Updates are <= lr sqrt(rows/cols) * 1.3.
+        numel = max(p.numel() for p in group["params"])
+        bound = max(prev, gmax * math.sqrt(numel))
+        if group["sign_iters"] is not None and group["spectral_map"] == "official":
+            bound = max(bound, gmax * gmax * numel)
+        return bound
+
+    def _needs_transaction(self, group, step):
+        return self._is_schedule_step(group, step)
+
+    def _is_schedule_step(self, group, step):
+        return group["sign_iters"] is not None and step > group["sign_iters"] and group["schedule"] is None
+
+    # -- read-only helpers ----------------------------------------------------------------------------
+    def phase(self, group: int = 0) -> str:
+        """'muon' or 'transition': the phase of the next step of param group ``group``."""
+        g = self.param_groups[group]
+        return self._phase(g, g["step"] + 1)
+
+    def current_tau(self, group: int = 0):
+        """The temperature of the next step (None in the Muon phase or before the schedule is fitted)."""
+        g = self.param_groups[group]
+        if self.phase(group) == "muon" or g["schedule"] is None:
+            return None
+        return self._tau(g, g["step"] + 1)
+
+    @staticmethod
+    def _phase(group, step) -> str:
+        return "transition" if group["sign_iters"] is not None and step > group["sign_iters"] else "muon"
+
+    @staticmethod
+    def _tau(group, step):
+        sched = group["schedule"]
+        return float(sched[min(step - group["sign_iters"] - 1, len(sched) - 1)])
+
+    # -- the step --------------------------------------------------------------------------------------
+    @staticmethod
+    def _fit_schedule(group, grads):
+        from ..schedule import temperature_schedule
+
+        z = torch.cat([torch.linalg.svdvals(g.detach().reshape(g.shape[0], -1).to(torch.float64)).cpu()
+                       for g in grads])
+        sched = temperature_schedule(z.numpy(), group["transition_iters"], eps=group["eps"],
+                                     newton_iters=group["newton_iters"], tmax=group["tmax"], psi="algebraic")
+        return tuple(float(t) for t in sched.taus)
+
+    def _direction(self, group, u, tau):
+        if tau is None:
+            return newton_schulz5(u, group["ns_steps"], group["ns_coefficients"], dtype=group["ns_dtype"],
+                                  eps=group["ns_eps"])
+        steps = group["map_steps"]
+        if steps is None and group["spectral_map"] == "official":
+            steps = group["ns_steps"]  # the official code runs its map with ns_steps steps
+        return smoothed_polar(u, tau, group["spectral_map"], steps=steps, dtype=group["map_dtype"])
+
+    def _update(self, group, params, grads, states, step):
+        if self._is_schedule_step(group, step):
+            # fitted to the raw gradients of this step; in a transaction (the base restores the group on failure)
+            group["schedule"] = self._fit_schedule(group, grads)
+        tau = self._tau(group, step) if self._phase(group, step) == "transition" else None
+        beta, lr, wd = group["momentum"], group["lr"], group["weight_decay"]
+        for p, grad, state in zip(params, grads, states):
+            g = -grad if group["maximize"] else grad
+            buf = state["momentum_buffer"]
+            buf.lerp_(g, 1 - beta)
+            u = g.lerp(buf, beta) if group["nesterov"] else buf  # a new tensor: the gradient is not written
+            U = u.reshape(u.shape[0], -1)
+            D = self._direction(group, U, tau)
+            rows, cols = U.shape
+            p.mul_(1 - lr * wd)
+            p.add_(D.reshape(p.shape), alpha=-(lr * math.sqrt(max(1.0, rows / cols))))
+
+
+class Muon(SoftMuon):
+    """Muon: SoftMuon without a transition (momentum, Nesterov, NS5, sqrt(max(1, rows/cols)) scale)."""
+
+    def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0,
+                 ns_coefficients=NS5_COEFFICIENTS, ns_steps=5, ns_eps=NS5_EPS, ns_dtype=None, maximize=False,
+                 nonfinite="raise"):
+        super().__init__(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                         ns_coefficients=ns_coefficients, ns_steps=ns_steps, ns_eps=ns_eps, ns_dtype=ns_dtype,
+                         maximize=maximize, nonfinite=nonfinite)

@@ -1,0 +1,364 @@
+"""SoftSignum and Signum: sign steps, then a smooth transition psi(tau_j u) driven by a schedule.
+
+Per param group, step k = 1, 2, ... (theory.md section 3; formulas in :mod:`geomrelax.updates`):
+
+    b_1 = g_1,  b_k = beta b_{k-1} + (1 - dampening) g_k,   u_k = g_k + beta b_k (nesterov) or b_k
+    theta <- (1 - lr wd) theta
+    k <= K_s (sign phase):           theta <- theta - lr_eff sign(u_k)
+    j = k - K_s - 1 >= 0:            theta <- theta - lr_eff psi(tau_j u_k),  tau_j = tau_{K-1} for j >= K
+
+with lr_eff = lr / ||u||_2 (normalized), lr ||u||_2 (sign_norm) or lr; ||u||_2 is over the whole
+group. The temperatures tau_0 >= ... >= tau_{K-1} in [1, tmax] come from
+:func:`geomrelax.schedule.temperature_schedule` applied once, at step K_s + 1, to all entries of
+u over the group; they are kept in the param group (``group['schedule']``, a tuple of floats)
+so that state_dict / load_state_dict continue a run bitwise. The schedule step itself runs on
+copies of the group's parameters and buffers (once per run), so that a failing fit changes nothing.
+
+Differences from the official code (brain-lab-research/softsign, softsignum.py), all deliberate:
+- past step K_s + K the last temperature is kept (the official code raises IndexError);
+- the step count is ``group['step']``, not ``state['step']`` beside the per-parameter states;
+- a NaN/inf gradient raises NonFiniteError (or skips the step with ``nonfinite="skip"``) before
+  anything changes; the official code lets NaN into the momentum (sign(NaN) = 0);
+- with normalized and u = 0 the step is 0 (the official code divides by 0);
+- the schedule collapsing to a switch (official tmax = 20 with momenta ~1e-3) is warned about with
+  :class:`ScheduleCollapseWarning`. To avoid it, pass ``tmax=None`` (no clamp) or a tmax of at least
+  psi^{-1}(1 - eps) / q where q is the typical |u| (for |u| ~ 1e-3 and psi = tanh: tmax >= 5e3).
+
+Implementations (same results up to rounding; the tests check each against ``eager``):
+- eager (default on CPU): the formulas of geomrelax.updates per tensor;
+- foreach=True: torch._foreach_* in-place sequence (default on accelerators);
+- fused=True: one compiled kernel per tensor (torch.compile of the same formulas; reads p, g, b and
+  writes p, b once). In float32 / bfloat16 / float16 its tanh is :func:`geomrelax.updates.fast_tanh`
+  (one exp and a polynomial, within 2 ulps of tanh; ATen's and inductor's tanh are several times
+  slower than memory on CPU). Not with normalized / sign_norm. The first step of each kind compiles
+  (10-60 s on CPU); if compilation fails the optimizer warns once and runs eagerly.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from .. import updates as U
+from .base import GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real
+
+__all__ = ["SoftSignum", "Signum", "ScheduleCollapseWarning"]
+
+
+class ScheduleCollapseWarning(UserWarning):
+    """The temperature schedule has at most two distinct values: the transition is a switch."""
+
+
+_FUSED_CACHE: dict = {}
+_FUSED_BROKEN: list = []
+
+
+def _fused_body(p, g, b, lr_eff, keep, beta, one_minus_damp, tau, *, has_buf, nesterov, sign_phase, kind,
+                maximize, decay, fast):
+    """The update of one tensor, written with the updates formulas; p and b are updated in place."""
+    g = -g if maximize else g
+    if has_buf:
+        bn = beta * b + one_minus_damp * g
+        u = U.momentum_direction(g, bn, beta, nesterov)
+        b.copy_(bn)
+    else:
+        u = g
+    theta = p * keep if decay else p
+    new = U.sign_step(theta, u, lr_eff) if sign_phase else U.soft_step(theta, u, lr_eff, tau, kind, fast)
+    p.copy_(new)
+
+
+def _fused_kernel(**flags):
+    key = tuple(sorted(flags.items()))
+    fn = _FUSED_CACHE.get(key)
+    if fn is None:
+        def body(p, g, b, lr_eff, keep, beta, one_minus_damp, tau):
+            _fused_body(p, g, b, lr_eff, keep, beta, one_minus_damp, tau, **flags)
+        fn = torch.compile(body, dynamic=True, fullgraph=True)
+        _FUSED_CACHE[key] = fn
+    return fn
+
+
+class SoftSignum(GeomOptimizer):
+    """SoftSignum (Feoktistov et al.): Signum for ``sign_iters`` steps, then psi(tau_j u) steps.
+
+    Arguments (official names and defaults): lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+    nesterov=False, sign_iters=9000 (K_s), transition_iters=1000 (K), eps=1e-4, newton_iters=10,
+    tmax=20.0 (None: no upper clamp), sign_norm=False, normalized=False, maximize=False,
+    foreach=None. Additions: alpha_sign (if given, the total budget K_s + K is split as
+    K_s = round(alpha_sign (K_s + K)); constructor only), psi ("tanh" or "algebraic"),
+    fused (compiled kernel), nonfinite ("raise" or "skip").
+    """
+
+    _has_transition = True
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 sign_iters=9000, transition_iters=1000, alpha_sign=None, eps=1e-4, newton_iters=10,
+                 tmax=20.0, psi="tanh", normalized=False, sign_norm=False, *, maximize=False, foreach=None,
+                 fused=None, nonfinite="raise"):
+        if alpha_sign is not None:
+            a = check_real("alpha_sign", alpha_sign, low=0.0, high=1.0)
+            total = check_int("sign_iters", sign_iters) + check_int("transition_iters", transition_iters)
+            sign_iters = int(round(a * total))
+            transition_iters = total - sign_iters
+            if transition_iters < 1:
+                raise InvalidHyperparameterError(
+                    f"alpha_sign={alpha_sign!r} leaves no transition step out of sign_iters + transition_iters "
+                    f"= {total}; use Signum for sign steps only")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, sign_iters=sign_iters, transition_iters=transition_iters, eps=eps,
+                        newton_iters=newton_iters, tmax=tmax, psi=psi, normalized=normalized,
+                        sign_norm=sign_norm, maximize=maximize, foreach=foreach, fused=fused,
+                        nonfinite=nonfinite)
+        super().__init__(params, defaults)
+
+    # -- options ---------------------------------------------------------------------------------
+    def _validate_group(self, group):
+        check_real("lr", group["lr"], low=0.0)
+        check_real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
+        check_real("dampening", group["dampening"], low=0.0, high=1.0)
+        check_real("weight_decay", group["weight_decay"], low=0.0)
+        for name in ("nesterov", "normalized", "sign_norm", "maximize"):
+            check_bool(name, group[name])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise InvalidHyperparameterError(
+                f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={group['momentum']!r}, "
+                f"dampening={group['dampening']!r}")
+        if group["normalized"] and group["sign_norm"]:
+            raise InvalidHyperparameterError("normalized and sign_norm are mutually exclusive; both are True")
+        if group["fused"] is not None:
+            check_bool("fused", group["fused"])
+            if group["fused"] and (group["normalized"] or group["sign_norm"]):
+                raise InvalidHyperparameterError(
+                    "fused=True does not support normalized or sign_norm (they need ||u|| over the group "
+                    "before any parameter moves); use foreach=True")
+        if self._has_transition:
+            check_int("sign_iters", group["sign_iters"], low=0)
+            check_int("transition_iters", group["transition_iters"], low=1)
+            check_real("eps", group["eps"], low=0.0, high=1.0, low_open=True, high_open=True)
+            check_int("newton_iters", group["newton_iters"], low=1)
+            if group["tmax"] is not None:
+                check_real("tmax", group["tmax"], low=1.0)
+            check_choice("psi", group["psi"], U.PSI_KINDS)
+            sched = group.get("schedule")
+            if sched is not None and len(sched) != group["transition_iters"]:
+                raise InvalidHyperparameterError(
+                    f"the stored schedule has {len(sched)} temperatures but transition_iters = "
+                    f"{group['transition_iters']}")
+
+    def _init_group_state(self, group):
+        group.setdefault("schedule", None)
+
+    def _init_state(self, group, p, state):
+        pass  # the momentum buffer is created at the first step (b_1 = g_1)
+
+    def _state_bound(self, group, prev, gmax):
+        beta = group["momentum"]
+        if beta == 0:
+            bound = gmax
+        else:
+            b = beta * prev + (1 - group["dampening"]) * gmax if prev > 0 else gmax
+            bound = max(b, gmax + beta * b) if group["nesterov"] else b
+        if group["sign_norm"]:
+            numel = sum(p.numel() for p in group["params"])
+            bound = max(bound, group["lr"] * math.sqrt(numel) * bound)
+        return bound
+
+    def _needs_transaction(self, group, step):
+        return self._is_schedule_step(group, step)
+
+    def _is_schedule_step(self, group, step):
+        return self._has_transition and step > group["sign_iters"] and group["schedule"] is None
+
+    # -- read-only helpers ----------------------------------------------------------------------
+    def phase(self, group: int = 0) -> str:
+        """'sign' or 'transition': the phase of the next step of param group ``group``."""
+        g = self.param_groups[group]
+        return "transition" if self._has_transition and g["step"] + 1 > g["sign_iters"] else "sign"
+
+    def current_tau(self, group: int = 0):
+        """The temperature of the next step (None in the sign phase or before the schedule exists)."""
+        g = self.param_groups[group]
+        if self.phase(group) == "sign" or g["schedule"] is None:
+            return None
+        return self._tau(g, g["step"] + 1)
+
+    @staticmethod
+    def _tau(group, step):
+        j = step - group["sign_iters"] - 1
+        sched = group["schedule"]
+        return float(sched[min(j, len(sched) - 1)])
+
+    # -- the step --------------------------------------------------------------------------------
+    def _fit_schedule(self, group, us):
+        from ..schedule import temperature_schedule
+
+        z = torch.cat([u.detach().reshape(-1) for u in us])
+        gi = next(i for i, g in enumerate(self.param_groups) if g is group)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sched = temperature_schedule(z, group["transition_iters"], eps=group["eps"],
+                                         newton_iters=group["newton_iters"], tmax=group["tmax"], psi=group["psi"])
+        taus = tuple(float(t) for t in sched.taus)
+        collapsed = group["transition_iters"] >= 3 and len(set(taus)) <= 2
+        for w in caught:
+            if collapsed and "collapse" in str(w.message):
+                continue
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if collapsed:
+            warnings.warn(
+                f"{type(self).__name__}: param group {gi}: the temperature schedule collapsed to "
+                f"{len(set(taus))} distinct value(s) (tau from {taus[0]:.4g} to {taus[-1]:.4g}, tmax="
+                f"{group['tmax']}, median |u| scale s={sched.s:.3g}), so the transition is a switch, not "
+                "smooth. Pass tmax=None (no clamp) or a larger tmax to get a smooth transition; the "
+                "official default tmax=20 is kept for reproduction.", ScheduleCollapseWarning, stacklevel=4)
+        return taus
+
+    def _update(self, group, params, grads, states, step):
+        if self._is_schedule_step(group, step):
+            return self._update_eager(group, params, grads, states, step)
+        if step > 1 and group["fused"] and not _FUSED_BROKEN:
+            return self._update_fused(group, params, grads, states, step)
+        if self.use_foreach(group, params):
+            return self._update_foreach(group, params, grads, states, step)
+        return self._update_eager(group, params, grads, states, step)
+
+    def _phase_args(self, group, step):
+        sign_phase = not self._has_transition or step <= group["sign_iters"]
+        tau = None if sign_phase else self._tau(group, step)
+        return sign_phase, tau
+
+    def _update_eager(self, group, params, grads, states, step):
+        """The reference: updates.py formulas per tensor (out of place), then copied in."""
+        beta, damp, nesterov = group["momentum"], group["dampening"], group["nesterov"]
+        lr, wd = group["lr"], group["weight_decay"]
+        whole_group = group["normalized"] or group["sign_norm"] or self._is_schedule_step(group, step)
+
+        def direction(g, st):
+            g = -g if group["maximize"] else g
+            b, u = U.softsignum_direction(g, st.get("momentum_buffer"), beta, damp, nesterov)
+            return b, u
+
+        def commit(p, st, b, u, lr_eff, sign_phase, tau):
+            if b is not None:
+                if "momentum_buffer" in st:
+                    st["momentum_buffer"].copy_(b)
+                else:
+                    st["momentum_buffer"] = b
+            theta = U.decay(p, lr, wd)
+            new = U.sign_step(theta, u, lr_eff) if sign_phase else U.soft_step(theta, u, lr_eff, tau, group["psi"])
+            p.copy_(new)
+
+        if not whole_group:
+            sign_phase, tau = self._phase_args(group, step)
+            for p, g, st in zip(params, grads, states):
+                b, u = direction(g, st)
+                commit(p, st, b, u, lr, sign_phase, tau)
+            return
+        bus = [direction(g, st) for g, st in zip(grads, states)]
+        us = [u for _, u in bus]
+        lr_eff = U.effective_lr(lr, U.group_norm(us) if group["normalized"] or group["sign_norm"] else 0.0,
+                                group["normalized"], group["sign_norm"])
+        if self._is_schedule_step(group, step):
+            group["schedule"] = self._fit_schedule(group, us)
+        sign_phase, tau = self._phase_args(group, step)
+        for p, st, (b, u) in zip(params, states, bus):
+            commit(p, st, b, u, lr_eff, sign_phase, tau)
+
+    def _update_foreach(self, group, params, grads, states, step):
+        """torch._foreach_* in place: a few passes over all tensors, no per-tensor Python work."""
+        beta, damp, nesterov = group["momentum"], group["dampening"], group["nesterov"]
+        lr, wd = group["lr"], group["weight_decay"]
+        gs = torch._foreach_neg(grads) if group["maximize"] else list(grads)
+        if beta != 0:
+            old = [i for i, st in enumerate(states) if "momentum_buffer" in st]
+            for i, st in enumerate(states):
+                if "momentum_buffer" not in st:
+                    st["momentum_buffer"] = gs[i].clone()  # b_1 = g_1
+            if old:
+                bo = [states[i]["momentum_buffer"] for i in old]
+                torch._foreach_mul_(bo, beta)
+                torch._foreach_add_(bo, [gs[i] for i in old], alpha=1.0 - damp)
+            bufs = [st["momentum_buffer"] for st in states]
+            us = torch._foreach_add(gs, bufs, alpha=beta) if nesterov else bufs
+        else:
+            us = gs
+        lr_eff = lr
+        if group["normalized"] or group["sign_norm"]:
+            norms = torch._foreach_norm(us, 2)
+            unorm = float(torch.linalg.vector_norm(torch.stack(norms)))
+            lr_eff = U.effective_lr(lr, unorm, group["normalized"], group["sign_norm"])
+        if wd != 0:
+            torch._foreach_mul_(params, 1.0 - lr * wd)
+        sign_phase, tau = self._phase_args(group, step)
+        if sign_phase:
+            upd = torch._foreach_sign(us)
+        elif group["psi"] == "tanh":
+            upd = torch._foreach_mul(us, tau)
+            torch._foreach_tanh_(upd)
+        else:
+            upd = [U.psi(tau * u, group["psi"]) for u in us]
+        torch._foreach_add_(params, upd, alpha=-lr_eff)
+
+    def _update_fused(self, group, params, grads, states, step):
+        """One compiled kernel per tensor: reads p, g, b, writes p, b (5 words per entry)."""
+        beta, damp = group["momentum"], group["dampening"]
+        sign_phase, tau = self._phase_args(group, step)
+        flags = dict(has_buf=beta != 0, nesterov=group["nesterov"], sign_phase=sign_phase,
+                     kind=group["psi"], maximize=group["maximize"], decay=group["weight_decay"] != 0)
+        scalars, kernels = {}, {}
+        for p, g, st in zip(params, grads, states):
+            if (beta != 0 and "momentum_buffer" not in st) or not (p.is_contiguous() and g.is_contiguous()):
+                self._update_eager(group, [p], [g], [st], step)
+                continue
+            dev = p.device
+            if dev not in scalars:
+                vals = (group["lr"], 1.0 - group["lr"] * group["weight_decay"], beta, 1.0 - damp,
+                        1.0 if tau is None else tau)
+                scalars[dev] = [torch.tensor(v, dtype=torch.float64, device=dev) for v in vals]
+            b = st["momentum_buffer"].view(-1) if beta != 0 else p.view(-1)
+            try:
+                kernel = kernels.get(p.dtype)
+                if kernel is None:
+                    kernel = kernels[p.dtype] = _fused_kernel(**flags, fast=p.dtype != torch.float64)
+                kernel(p.view(-1), g.view(-1), b, *scalars[dev])
+            except Exception as exc:  # pragma: no cover - depends on the toolchain
+                return self._fused_failed(exc, group, [p], [g], [st], step)
+
+    def _fused_failed(self, exc, group, params, grads, states, step):
+        if not _FUSED_BROKEN:
+            _FUSED_BROKEN.append(repr(exc))
+            warnings.warn(f"{type(self).__name__}: fused=True could not compile ({exc!r}); running eagerly "
+                          "from now on", RuntimeWarning, stacklevel=4)
+        self._update_eager(group, params, grads, states, step)
+
+
+class Signum(SoftSignum):
+    """Signum: theta <- (1 - lr wd) theta - lr_eff sign(u_k) at every step (SoftSignum without transition).
+
+    Same momentum, weight decay, normalized / sign_norm and implementation options as SoftSignum.
+    """
+
+    _has_transition = False
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 normalized=False, sign_norm=False, *, maximize=False, foreach=None, fused=None,
+                 nonfinite="raise"):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, normalized=normalized, sign_norm=sign_norm, maximize=maximize,
+                        foreach=foreach, fused=fused, nonfinite=nonfinite, psi="tanh")
+        GeomOptimizer.__init__(self, params, defaults)
+
+    def _init_group_state(self, group):
+        pass
+
+    def _is_schedule_step(self, group, step):
+        return False
+
+    def phase(self, group: int = 0) -> str:
+        return "sign"
+
+    def current_tau(self, group: int = 0):
+        return None

@@ -1,0 +1,232 @@
+"""Update formulas of the element-wise optimizers, written once for two array backends.
+
+Every function here takes numpy arrays or torch tensors (and Python floats for the
+hyperparameters) and returns new arrays; nothing is modified in place. The numpy reference
+(:mod:`geomrelax.reference`) calls them on float64 arrays, the torch optimizers
+(:mod:`geomrelax.optim`) call them on tensors in their reference ("eager") path, and their fast
+paths are checked against that path. Only +, -, *, / and the few functions of :class:`_Ops`
+are used, so both backends round the same way (tanh may differ by an ulp between libms).
+
+SoftSignum / Signum (one param group, step k = 1, 2, ...; g already sign-flipped for maximize):
+
+    b_1 = g_1,   b_k = beta b_{k-1} + (1 - dampening) g_k          (skipped when beta = 0: u = g)
+    u_k = g_k + beta b_k   (nesterov)   or   u_k = b_k
+    theta <- (1 - lr wd) theta                                       (decoupled weight decay)
+    lr_eff = lr / ||u||_2 (normalized) or lr ||u||_2 (sign_norm) or lr,  ||u||_2 over the group
+    sign phase (k <= K_s):                theta <- theta - lr_eff sign(u_k)
+    transition (j = k - K_s - 1 >= 0):    theta <- theta - lr_eff psi(tau_j u_k)
+
+with psi = tanh or psi(x) = x / sqrt(1 + x^2), and tau_j the temperature schedule (held at its
+last value for j >= K). With normalized and u = 0 everywhere the step is 0 (0/0 taken as 0).
+
+S3 / SoftSignSGD (reconstructed, theory.md section 3; m_0 = r_0 = 0):
+
+    m_t = beta m_{t-1} + (1 - beta) g_t,       r_t = beta r_{t-1} + (1 - beta) |g_t|^p
+    n_t = beta m_t + (1 - beta) g_t,           b_t = (beta r_t + (1 - beta) |g_t|^p)^(1/p)
+    theta <- (1 - lr wd) theta - lr n_t / (b_t + eps)          (eps = 0: 0/0 taken as 0)
+
+Relaxed (any regularizer V, d_tau(m) = grad V*(-tau m)):
+
+    m_1 = g_1,   m_k = beta m_{k-1} + (1 - dampening) g_k,   u = g + beta m (nesterov) or m
+    theta <- (1 - lr wd) theta + lr d_tau(u)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "PSI_KINDS", "is_torch", "psi", "fast_tanh", "sgd_momentum", "momentum_direction", "decay", "effective_lr",
+    "sign_step", "soft_step", "softsignum_direction", "s3_moments", "s3_direction", "s3_step",
+    "relaxed_step", "group_norm",
+]
+
+PSI_KINDS = ("tanh", "algebraic")
+
+
+def is_torch(x) -> bool:
+    """True for a torch tensor (checked without importing torch)."""
+    return type(x).__module__.startswith("torch")
+
+
+class _Ops:
+    """The handful of element-wise functions the formulas need, for numpy or torch."""
+
+    @staticmethod
+    def sign(x):
+        return x.sign() if is_torch(x) else np.sign(x)
+
+    @staticmethod
+    def tanh(x):
+        return x.tanh() if is_torch(x) else np.tanh(x)
+
+    @staticmethod
+    def exp(x):
+        return x.exp() if is_torch(x) else np.exp(x)
+
+    @staticmethod
+    def abs(x):
+        return x.abs() if is_torch(x) else np.abs(x)
+
+    @staticmethod
+    def sqrt(x):
+        return x.sqrt() if is_torch(x) else np.sqrt(x)
+
+    @staticmethod
+    def where(c, a, b):
+        if is_torch(c):
+            import torch
+
+            return torch.where(c, a, b)
+        return np.where(c, a, b)
+
+    @staticmethod
+    def zeros_like(x):
+        return x.new_zeros(x.shape) if is_torch(x) else np.zeros_like(x)
+
+    @staticmethod
+    def copy(x):
+        return x.clone() if is_torch(x) else np.array(x, copy=True)
+
+
+ops = _Ops()
+
+
+_TANH_SPLIT = 0.55
+_EXP_CLAMP = 9.0  # tanh(9) = 1 - 3e-8 rounds to 1 in float32; exp(18) cannot overflow
+
+
+def fast_tanh(x):
+    """tanh(x) with one exp and one division, for float32 kernels (ATen's and inductor's tanh are
+    several times slower than memory on CPU).
+
+        |x| <  0.55:  x (135135 + 17325 x^2 + 378 x^4 + x^6) / (135135 + 62370 x^2 + 3150 x^4 + 28 x^6)
+                      (the [7/6] Pade approximant from Lambert's continued fraction of tanh)
+        |x| >= 0.55:  sign(x) (E - 1) / (E + 1),  E = exp(2 min(|x|, 9))   (result >= 0.5: no cancellation)
+
+    Both branches share the division (numerator and denominator are selected first). Measured
+    error in float32 against tanh in float64: at most 2.8 ulps (np.tanh in float32: 1.4 ulps). In
+    float64 it is only as accurate as float32 -- use tanh there.
+    """
+    if not is_torch(x):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _fast_tanh(x)
+    return _fast_tanh(x)
+
+
+def _fast_tanh(x):
+    a = ops.abs(x)
+    s = a * a
+    n_small = x * (((s + 378.0) * s + 17325.0) * s + 135135.0)
+    d_small = ((28.0 * s + 3150.0) * s + 62370.0) * s + 135135.0
+    big = ops.exp(2.0 * ops.where(a > _EXP_CLAMP, a * 0.0 + _EXP_CLAMP, a))
+    small = a < _TANH_SPLIT
+    return ops.where(small, n_small, ops.sign(x) * (big - 1.0)) / ops.where(small, d_small, big + 1.0)
+
+
+def psi(x, kind: str = "tanh", fast: bool = False):
+    """tanh(x) (``fast``: :func:`fast_tanh`), or x / sqrt(1 + x^2) written so that it does not
+    overflow for |x| > 1e19 (float32)."""
+    if kind == "tanh":
+        return fast_tanh(x) if fast else ops.tanh(x)
+    if kind == "algebraic":
+        big = ops.abs(x) > 1.0
+        # for |x| > 1: x/sqrt(1+x^2) = sign(x)/sqrt(1 + (1/x)^2); x*x would overflow first
+        safe = ops.where(big, x, ops.zeros_like(x) + 1.0)
+        inv = 1.0 / safe
+        return ops.where(big, ops.sign(x) / ops.sqrt(1.0 + inv * inv), x / ops.sqrt(1.0 + x * x))
+    raise ValueError(f"psi must be one of {PSI_KINDS}, got {kind!r}")
+
+
+def sgd_momentum(buf, g, momentum: float, dampening: float):
+    """b_1 = g_1 (buf None), b_k = momentum b_{k-1} + (1 - dampening) g_k."""
+    if buf is None:
+        return ops.copy(g)
+    return momentum * buf + (1.0 - dampening) * g
+
+
+def momentum_direction(g, buf, momentum, nesterov: bool):
+    """u = g + momentum b (nesterov) or b (the caller passes buf None when there is no momentum: u = g)."""
+    if buf is None:
+        return g
+    return g + momentum * buf if nesterov else buf
+
+
+def softsignum_direction(g, buf, momentum: float, dampening: float, nesterov: bool):
+    """(new buffer or None, direction u) for one tensor: the SGD-style momentum of torch / the official code."""
+    if momentum == 0:
+        return None, g
+    b = sgd_momentum(buf, g, momentum, dampening)
+    return b, momentum_direction(g, b, momentum, nesterov)
+
+
+def decay(theta, lr: float, weight_decay: float):
+    """theta (1 - lr wd): decoupled weight decay with the raw learning rate (as the official code)."""
+    return theta * (1.0 - lr * weight_decay) if weight_decay != 0 else theta
+
+
+def group_norm(us) -> float:
+    """||u||_2 over a list of arrays/tensors (the norm of the norms), as a Python float."""
+    if not us:
+        return 0.0
+    if is_torch(us[0]):
+        import torch
+
+        norms = torch.stack([torch.linalg.vector_norm(u) for u in us])
+        return float(torch.linalg.vector_norm(norms))
+    return float(np.linalg.norm([np.linalg.norm(np.ravel(u)) for u in us]))
+
+
+def effective_lr(lr: float, unorm: float, normalized: bool, sign_norm: bool) -> float:
+    """lr / ||u|| (normalized; 0 when ||u|| = 0, where every update direction is 0 too), lr ||u||, or lr."""
+    if normalized:
+        return lr / unorm if unorm > 0 else 0.0
+    if sign_norm:
+        return lr * unorm
+    return lr
+
+
+def sign_step(theta, u, lr_eff: float):
+    """theta - lr_eff sign(u) (theta already decayed)."""
+    return theta - lr_eff * ops.sign(u)
+
+
+def soft_step(theta, u, lr_eff: float, tau: float, kind: str = "tanh", fast: bool = False):
+    """theta - lr_eff psi(tau u) (theta already decayed)."""
+    return theta - lr_eff * psi(tau * u, kind, fast)
+
+
+def s3_moments(m, r, g, beta: float, p: float):
+    """(m_t, r_t, |g|^p): the two EMAs of S3 with one shared coefficient beta (m, r None: m_0 = r_0 = 0)."""
+    gp = ops.abs(g) ** p
+    if m is None:
+        return (1.0 - beta) * g, (1.0 - beta) * gp, gp
+    return beta * m + (1.0 - beta) * g, beta * r + (1.0 - beta) * gp, gp
+
+
+def s3_direction(m, r, g, gp, beta: float, p: float, eps: float):
+    """n_t / (b_t + eps) with n_t = beta m_t + (1-beta) g_t, b_t = (beta r_t + (1-beta)|g_t|^p)^(1/p).
+
+    With eps = 0, entries with b_t = 0 give 0 (then n_t = 0 as well in exact arithmetic).
+    """
+    n = beta * m + (1.0 - beta) * g
+    b = (beta * r + (1.0 - beta) * gp) ** (1.0 / p)
+    den = b + eps
+    if eps > 0:
+        return n / den
+    zero = den == 0
+    return ops.where(zero, ops.zeros_like(n), n / ops.where(zero, ops.zeros_like(den) + 1.0, den))
+
+
+def s3_step(theta, m, r, g, lr: float, beta: float, p: float, eps: float, weight_decay: float):
+    """(theta_new, m_t, r_t, direction) for one S3 step on one tensor."""
+    m, r, gp = s3_moments(m, r, g, beta, p)
+    d = s3_direction(m, r, g, gp, beta, p, eps)
+    return decay(theta, lr, weight_decay) - lr * d, m, r, d
+
+
+def relaxed_step(theta, d, lr: float, weight_decay: float):
+    """(1 - lr wd) theta + lr d, with d = d_tau(u) = grad V*(-tau u) already computed."""
+    return decay(theta, lr, weight_decay) + lr * d
