@@ -68,7 +68,7 @@ from ..errors import GeomrelaxError, InvalidHyperparameterError, NonFiniteError
 
 __all__ = [
     "GeomOptimizer", "InvalidHyperparameterError", "NonFiniteStepWarning", "NONFINITE_MODES",
-    "check_real", "check_int", "check_bool", "check_choice",
+    "check_real", "check_int", "check_bool", "check_choice", "check_sgd_momentum_options",
 ]
 
 NONFINITE_MODES = ("raise", "skip")
@@ -123,6 +123,17 @@ def check_choice(name, value, choices):
     if value not in choices:
         raise InvalidHyperparameterError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
+
+
+def check_sgd_momentum_options(group, flags=("nesterov", "maximize")) -> None:
+    """The options of torch-SGD-style momentum: lr >= 0, momentum in [0, 1), dampening in [0, 1],
+    weight_decay >= 0, and the boolean ``flags``."""
+    check_real("lr", group["lr"], low=0.0)
+    check_real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
+    check_real("dampening", group["dampening"], low=0.0, high=1.0)
+    check_real("weight_decay", group["weight_decay"], low=0.0)
+    for name in flags:
+        check_bool(name, group[name])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .. import updates as U
 from ..errors import NonFiniteError
 from ..lmo import check_tau
 from ..regularizers import Regularizer, regularizer as builtin_regularizer
-from .base import GeomOptimizer, InvalidHyperparameterError, check_bool, check_real
+from .base import GeomOptimizer, InvalidHyperparameterError, check_sgd_momentum_options
 
 __all__ = ["Relaxed", "NumpyFallbackWarning", "torch_relaxed_lmo"]
 
@@ -92,12 +92,7 @@ class Relaxed(GeomOptimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        check_real("lr", group["lr"], low=0.0)
-        check_real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
-        check_real("dampening", group["dampening"], low=0.0, high=1.0)
-        check_real("weight_decay", group["weight_decay"], low=0.0)
-        check_bool("nesterov", group["nesterov"])
-        check_bool("maximize", group["maximize"])
+        check_sgd_momentum_options(group)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise InvalidHyperparameterError(
                 f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={group['momentum']!r}, "

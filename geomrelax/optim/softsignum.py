@@ -42,7 +42,8 @@ import warnings
 import torch
 
 from .. import updates as U
-from .base import GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real
+from .base import (GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real,
+                   check_sgd_momentum_options)
 
 __all__ = ["SoftSignum", "Signum", "ScheduleCollapseWarning"]
 
@@ -116,12 +117,7 @@ class SoftSignum(GeomOptimizer):
 
     # -- options ---------------------------------------------------------------------------------
     def _validate_group(self, group):
-        check_real("lr", group["lr"], low=0.0)
-        check_real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
-        check_real("dampening", group["dampening"], low=0.0, high=1.0)
-        check_real("weight_decay", group["weight_decay"], low=0.0)
-        for name in ("nesterov", "normalized", "sign_norm", "maximize"):
-            check_bool(name, group[name])
+        check_sgd_momentum_options(group, ("nesterov", "normalized", "sign_norm", "maximize"))
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise InvalidHyperparameterError(
                 f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={group['momentum']!r}, "
