@@ -263,7 +263,8 @@ class SeparableRegularizer(Regularizer):
 def huber(s) -> Array:
     """huber(s) = s^2/2 if |s| <= 1 else |s| - 1/2 (the conjugate of x^2/2 on [-1, 1])."""
     a = np.abs(s)
-    return np.where(a <= 1.0, 0.5 * a * a, a - 0.5)
+    m = np.minimum(a, 1.0)  # squares only what is <= 1: no overflow for huge |s|
+    return np.where(a <= 1.0, 0.5 * m * m, a - 0.5)
 
 
 def log_cosh(s) -> Array:
@@ -302,8 +303,9 @@ def _algebraic_d2v(x):
 
 
 def _algebraic_conj(s):
-    # sqrt(1 + s^2) - 1 = s^2 / (sqrt(1 + s^2) + 1), stable for small and large |s|
-    return s * s / (np.hypot(1.0, s) + 1.0)
+    # sqrt(1 + s^2) - 1 = |s| (|s| / (sqrt(1 + s^2) + 1)): no cancellation near 0, no overflow of s^2
+    a = np.abs(s)
+    return a * (a / (np.hypot(1.0, a) + 1.0))
 
 
 def _algebraic_grad_conj(s):

@@ -156,3 +156,13 @@ def test_verify_expression(capsys):
     assert main(["verify", "x**4", "--no-crosscheck"]) == 2
     err = capsys.readouterr().err
     assert "not strongly convex" in err and "Traceback" not in err
+
+
+def test_allow_weak_accepts_a_convex_but_not_strongly_convex_expression(capsys):
+    from geomrelax.cli import main
+
+    assert main(["verify", "x**4", "--domain", "-1", "1", "--no-crosscheck", "--no-search"]) == 2
+    assert "--allow-weak" in capsys.readouterr().err
+    assert main(["verify", "x**4", "--domain", "-1", "1", "--no-crosscheck", "--no-search", "--allow-weak"]) == 0
+    out = capsys.readouterr().out
+    assert "PASSED" in out and "skipped" in out  # mu = 0: the strong-convexity checks do not apply

@@ -141,3 +141,11 @@ def test_torch_algebraic_no_overflow_in_float32():
     want = s.double() / torch.sqrt(1 + s.double() ** 2)
     # float32 rounding of a value in [-1, 1]: a few ulps
     torch.testing.assert_close(got, want.float(), rtol=4e-7, atol=4e-7)
+
+
+def test_conjugates_do_not_overflow_for_huge_arguments():
+    s = np.array([-1e300, -3e154, 3e154, 1e300])
+    V = gr.regularizer("algebraic")
+    np.testing.assert_allclose(V.conj_elementwise(s), np.abs(s) - 1, rtol=1e-15)
+    np.testing.assert_allclose(huber(s), np.abs(s) - 0.5, rtol=1e-15)
+    np.testing.assert_allclose(log_cosh(s), np.abs(s) - math.log(2.0), rtol=1e-15)

@@ -237,7 +237,7 @@ def test_bad_input_is_refused_with_the_value():
 def test_expression_is_routed_through_from_expr(monkeypatch):
     calls = []
 
-    def from_expr(expr, domain=None):
+    def from_expr(expr, domain=None, **kw):
         calls.append((expr, domain))
         return dataclasses.replace(gr.regularizer("box_quadratic"), name=f"expr:{expr}")
 
