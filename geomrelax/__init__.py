@@ -22,6 +22,10 @@ from .lmo import check_tau, relaxed_lmo, relaxed_lmo_value
 from .regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, regularizer
 from .spectral import Spectral, polar, smoothed_polar, spectral
 
+# imported eagerly (it needs only numpy): `geomrelax.verify` is then the function, not its module, which
+# stays reachable as `from geomrelax.verify import VerifyReport` and as sys.modules["geomrelax.verify"]
+from .verify import VerifyReport, verify
+
 __version__ = "0.1.0"
 
 # name -> module, imported when first asked for (keeps `import geomrelax` free of sympy/cvxpy/torch)
@@ -29,7 +33,6 @@ _LAZY = {
     "from_expr": "geomrelax.symbolic",
     "cvxpy_lmo": "geomrelax.crosscheck",
     "cross_check": "geomrelax.crosscheck",
-    "verify": "geomrelax.verify",
     "temperature_schedule": "geomrelax.schedule",
     "optim": "geomrelax.optim",
     "reference": "geomrelax.reference",
@@ -49,5 +52,5 @@ __all__ = [
     "BUILTIN_NAMES", "DomainError", "GeomrelaxError", "InvalidHyperparameterError", "InvalidRegularizerError", "InvalidTemperatureError",
     "NonFiniteError", "NotConvexError", "NotStronglyConvexError", "Regularizer", "SeparableRegularizer",
     "SolverError", "Spectral", "check_tau", "polar", "regularizer", "relaxed_lmo", "relaxed_lmo_value",
-    "smoothed_polar", "spectral", *_LAZY,
+    "smoothed_polar", "spectral", "verify", "VerifyReport", *_LAZY,
 ]

@@ -746,7 +746,7 @@ class CrossCheckResult:
             return (f"{self.regularizer} tau={self.tau:g} {self.solver}: {self.outcome} "
                     f"(status {self.status}). {self.note}")
         return (f"{self.regularizer} tau={self.tau:g} {self.solver}: {self.outcome} (status {self.status}); "
-                f"distance {self.distance:.3g} <= tol {self.tolerance:.3g}? max abs err "
+                f"distance {self.distance:.3g} {'<=' if self.passed else 'vs'} tol {self.tolerance:.3g}; max abs err "
                 f"{self.max_abs_error:.3g}, eps {self.suboptimality:.3g}, {self.wall_time:.3g} s. {self.note}")
 
 

@@ -84,7 +84,7 @@ def test_domain_accepts_negative_and_infinite_ends(monkeypatch, capsys):
         seen["domain"] = domain
         return verify("box_quadratic", **{**kw, "n_points": 8, "search": False, "crosscheck": False})
 
-    monkeypatch.setattr("geomrelax.verify.verify", fake_verify)
+    monkeypatch.setattr(sys.modules["geomrelax.verify"], "verify", fake_verify)
     assert main(["verify", "x**2/2", "--domain", "-inf", "-1e-3"]) == 0
     assert seen["domain"] == (-np.inf, -1e-3)
 
