@@ -214,3 +214,20 @@ def test_state_dict_bitwise_continuation():
         oc.step()
     assert all(torch.equal(a, c) for a, c in zip(pa, pc))
     assert oc.step_count() == 8
+
+
+@pytest.mark.parametrize("expr,domain,route", [
+    ("1 - sqrt(1 - x**2)", (-1, 1), "symbolic"),
+    ("x**2/2 + x**4/4", (-2, 2), "auto"),          # a cubic inverse: Cardano or the numeric route
+    ("cosh(x) - 1", (-1, 1), "numeric"),
+])
+def test_parity_user_defined_regularizers(expr, domain, route):
+    """Relaxed(from_expr(...)) steps with the torch side of the user's grad V* and matches the reference."""
+    V = gr.from_expr(expr, domain=domain, route=route)
+    hp = dict(tau=3.0, lr=0.05, momentum=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NumpyFallbackWarning)  # the torch route must exist for from_expr
+        _, _, _, _, errs = run_pair(V, VEC_SHAPES, **hp)
+    # the numeric route solves v'(x) = s to a few ulps of x (|x| <= 2), the closed forms are a few ulps too
+    for k, e in enumerate(errs, 1):
+        assert e <= 64 * EPS64 * 8 * k, (k, e)
