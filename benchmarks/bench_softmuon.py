@@ -147,6 +147,24 @@ def _print_table(header, rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
+def memory_table(shape=(256, 128)):
+    """Optimizer-state bytes per parameter after steps in both phases (float32 parameter)."""
+    rows = []
+    makers = [("torch.optim.Muon", lambda p: torch.optim.Muon([p])),
+              ("Muon", lambda p: Muon([p])),
+              ("SoftMuon (after its transition started)", lambda p: SoftMuon([p], sign_iters=1, transition_iters=2))]
+    g = torch.Generator().manual_seed(0)
+    for label, make in makers:
+        p = torch.nn.Parameter(torch.randn(shape, generator=g))
+        opt = make(p)
+        for _ in range(3):
+            p.grad = torch.randn(shape, generator=g)
+            opt.step()
+        nbytes = sum(v.numel() * v.element_size() for v in opt.state[p].values() if torch.is_tensor(v))
+        rows.append((label, f"{nbytes / p.numel():.1f}"))
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", nargs="+", type=_shape, default=[(1024, 1024), (4096, 1024)])
@@ -170,6 +188,8 @@ def main(argv=None):
     print(f"\nTable 2: relative error vs the float64 formula, {shape[0]}x{shape[1]}, singular values 1e-3..1 "
           "(Frobenius / worst singular direction)\n")
     _print_table(("map", *[f"tau={t:g}" for t in args.taus]), map_table(shape, args.taus))
+    print("\nTable 3: optimizer state, bytes per parameter (float32)\n")
+    _print_table(("optimizer", "state B/param"), memory_table())
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
 
 
