@@ -33,3 +33,13 @@ def test_readme_example_runs():
     exec(compile(code, "README.md", "exec"), ns)
     assert ns["V"].route == "symbolic" and ns["check"].passed and ns["report"].passed
     np.testing.assert_allclose(ns["d"], -10 * ns["m"] / np.sqrt(1 + 100 * ns["m"] ** 2), rtol=1e-14)
+
+
+def test_readme_optimizer_example_runs():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"## Optimizers\s+```python\n(.*?)```", text, re.S).group(1)
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert type(ns["muon_opt"]).__name__ == "SoftMuon" and type(ns["adamw_opt"]).__name__ == "AdamW"
+    # hidden 64x32 matrix to SoftMuon; the output head and the biases to AdamW
+    assert [tuple(p.shape) for g in ns["muon_opt"].param_groups for p in g["params"]] == [(64, 32)]
