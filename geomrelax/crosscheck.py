@@ -88,7 +88,7 @@ from .lmo import _check_finite, check_tau, relaxed_lmo
 from .regularizers import BallQuadratic, Interval, Regularizer, SeparableRegularizer, regularizer
 from .spectral import Spectral
 
-__all__ = ["CrossCheckResult", "LmoProgram", "cvxpy_lmo", "crosscheck", "lmo_program", "sympy_to_cvxpy",
+__all__ = ["CrossCheckResult", "LmoProgram", "cross_check", "cvxpy_lmo", "lmo_program", "sympy_to_cvxpy",
            "SOLVERS"]
 
 SOLVERS = ("CLARABEL", "SCS")
