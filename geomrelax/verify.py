@@ -1110,6 +1110,10 @@ def resolve(V, domain=None, spectral: bool = False, require_strong: bool = True)
         else:
             if not V.strip():
                 raise InvalidRegularizerError("empty regularizer name or expression")
+            if V.strip().isidentifier() and V.strip() != "x":
+                raise InvalidRegularizerError(
+                    f"unknown regularizer {V!r}: not a built-in ({', '.join(BUILTIN_NAMES)}) and not an "
+                    "expression in x")
             try:
                 from .symbolic import from_expr
             except ImportError as exc:

@@ -166,3 +166,9 @@ def test_allow_weak_accepts_a_convex_but_not_strongly_convex_expression(capsys):
     assert main(["verify", "x**4", "--domain", "-1", "1", "--no-crosscheck", "--no-search", "--allow-weak"]) == 0
     out = capsys.readouterr().out
     assert "PASSED" in out and "skipped" in out  # mu = 0: the strong-convexity checks do not apply
+
+
+def test_unknown_name_is_named_as_such(capsys):
+    assert main(["verify", "entropik"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown regularizer 'entropik'" in err and "entropic" in err
