@@ -37,6 +37,15 @@ def set_grads(params, grads):
         p.grad = torch.tensor(g, dtype=p.dtype)
 
 
+def step_together(*pairs, steps):
+    """Step each (optimizer, params) pair on the same gradients."""
+    for k in range(1, steps + 1):
+        g = grads_at(k, VEC_SHAPES)
+        for opt, params in pairs:
+            set_grads(params, g)
+            opt.step()
+
+
 def run_pair(V, shapes, steps=8, **hp):
     thetas, params = make_params(shapes)
     opt = Relaxed(params, regularizer=V, **hp)
@@ -109,12 +118,7 @@ def test_euclidean_is_torch_sgd_with_step_lr_tau():
     tau, lr = 0.5, 0.1
     oa = Relaxed(pa, regularizer="euclidean", tau=tau, lr=lr, momentum=0.9, nesterov=True)
     ob = torch.optim.SGD(pb, lr=lr * tau, momentum=0.9, nesterov=True)
-    for k in range(1, 10):
-        g = grads_at(k, VEC_SHAPES)
-        set_grads(pa, g)
-        set_grads(pb, g)
-        oa.step()
-        ob.step()
+    step_together((oa, pa), (ob, pb), steps=9)
     for a, b in zip(pa, pb):
         # lr * (tau * u) vs (lr tau) * u: one reassociation per step, ulps of |lr tau u| ~ 1
         torch.testing.assert_close(a, b, rtol=0, atol=8 * 9 * EPS64 * 4)
@@ -125,12 +129,7 @@ def test_box_is_signum():
     _, pb = make_params(VEC_SHAPES)
     oa = Relaxed(pa, regularizer="box", tau=123.0, lr=0.01, momentum=0.9, weight_decay=0.1)
     ob = Signum(pb, lr=0.01, momentum=0.9, weight_decay=0.1)
-    for k in range(1, 10):
-        g = grads_at(k, VEC_SHAPES)
-        set_grads(pa, g)
-        set_grads(pb, g)
-        oa.step()
-        ob.step()
+    step_together((oa, pa), (ob, pb), steps=9)
     assert all(torch.equal(a, b) for a, b in zip(pa, pb))
 
 
