@@ -19,7 +19,7 @@ from .errors import (
     SolverError,
 )
 from .lmo import check_tau, relaxed_lmo, relaxed_lmo_value
-from .regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, regularizer
+from .regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, as_regularizer, regularizer
 from .spectral import Spectral, polar, smoothed_polar, spectral
 
 # imported eagerly (it needs only numpy): `geomrelax.verify` is then the function, not its module, which
@@ -51,6 +51,6 @@ def __getattr__(name):
 __all__ = [
     "BUILTIN_NAMES", "DomainError", "GeomrelaxError", "InvalidHyperparameterError", "InvalidRegularizerError", "InvalidTemperatureError",
     "NonFiniteError", "NotConvexError", "NotStronglyConvexError", "Regularizer", "SeparableRegularizer",
-    "SolverError", "Spectral", "check_tau", "polar", "regularizer", "relaxed_lmo", "relaxed_lmo_value",
+    "SolverError", "Spectral", "as_regularizer", "check_tau", "polar", "regularizer", "relaxed_lmo", "relaxed_lmo_value",
     "smoothed_polar", "spectral", "verify", "VerifyReport", *_LAZY,
 ]

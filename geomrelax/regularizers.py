@@ -438,14 +438,26 @@ _BUILTINS: dict[str, Callable[[], Regularizer]] = {
 BUILTIN_NAMES: tuple[str, ...] = tuple(_BUILTINS)
 
 
+def as_regularizer(V) -> Regularizer:
+    """The one resolver: a Regularizer is returned as it is, a string names a built-in (BUILTIN_NAMES).
+
+    Anything else is refused with an error naming its type. Formulas are not names: a formula goes
+    through geomrelax.from_expr, which parses it as data.
+    """
+    if isinstance(V, Regularizer):
+        return V
+    if isinstance(V, str):
+        try:
+            return _BUILTINS[V]()
+        except KeyError:
+            raise InvalidRegularizerError(
+                f"unknown regularizer {V!r}; built-ins are {', '.join(BUILTIN_NAMES)} "
+                "(use geomrelax.from_expr for a formula)"
+            ) from None
+    raise InvalidRegularizerError(
+        f"a regularizer must be a built-in name or a Regularizer, got {type(V).__name__}: {V!r:.80}")
+
+
 def regularizer(name: str) -> Regularizer:
-    """The built-in regularizer called ``name`` (one of BUILTIN_NAMES)."""
-    if isinstance(name, Regularizer):
-        return name
-    try:
-        return _BUILTINS[name]()
-    except (KeyError, TypeError):
-        raise InvalidRegularizerError(
-            f"unknown regularizer {name!r}; built-ins are {', '.join(BUILTIN_NAMES)} "
-            "(use geomrelax.from_expr for a formula)"
-        ) from None
+    """The built-in regularizer called ``name`` (one of BUILTIN_NAMES); a Regularizer passes through."""
+    return as_regularizer(name)

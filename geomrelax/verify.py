@@ -38,6 +38,7 @@ import numpy as np
 
 from .errors import GeomrelaxError, InvalidRegularizerError, SolverError
 from .regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, regularizer
+from .search import SEARCH_BATCH, SEARCH_ITERS, local_search
 from .spectral import Spectral, smoothed_polar
 
 EPS = float(np.finfo(np.float64).eps)
@@ -56,10 +57,7 @@ Y_BIG = 1e8  # search bound for sup_y in the biconjugate: rounding ~ eps * Y_BIG
 STATUSES = ("pass", "fail", "skipped")
 # adversarial search budget: starts per check (vector, matrix), steps, trials per start and step
 N_STARTS = {1: 16, 2: 8}
-SEARCH_ITERS = 150
 SEARCH_BOX = 1e12
-SEARCH_BATCH = 16
-
 
 # ------------------------------------------------------------------------------------------------
 # results
@@ -433,30 +431,6 @@ def _take(points: dict, idx) -> dict:
     return {k: v[idx] for k, v in points.items()}
 
 
-def _local_search(score, P0, rng, iters: int = SEARCH_ITERS, k: int = SEARCH_BATCH):
-    """Maximise score (batched: (S, m, dim) -> (S, m), row s scored for start s) from each row of P0 by an adaptive (1+k) evolution
-    strategy: k Gaussian trials per start and step, per-coordinate step sizes relative to the point,
-    grown x1.5 after a success and shrunk x0.6 after a failure. One batched call per step keeps the
-    cost per step that of one vectorised evaluation (SVDs, numeric conjugates are batched)."""
-    P = np.array(P0, dtype=float)
-    S, dim = P.shape
-    F = score(P[:, None, :])[:, 0]
-    sigma = 0.1 * np.maximum(np.abs(P), 1e-3)
-    rows = np.arange(S)
-    for _ in range(iters):
-        C = P[:, None, :] + sigma[:, None, :] * rng.standard_normal((S, k, dim))
-        FC = score(C)
-        j = np.argmax(FC, axis=1)
-        best = FC[rows, j]
-        up = best > F
-        P[up] = C[rows[up], j[up]]
-        F[up] = best[up]
-        sigma = np.where(up[:, None], sigma * 1.5, sigma * 0.6)
-        # keep a floor relative to the point so that a start at 0 can still move
-        sigma = np.maximum(sigma, 1e-12 * np.maximum(np.abs(P), 1e-3))
-    return P
-
-
 def _run(spec: _Spec, geo: _Geo, rng, search: bool) -> CheckResult:
     n_starts = N_STARTS[geo.ev]
     pools = [spec.points]
@@ -490,7 +464,7 @@ def _run(spec: _Spec, geo: _Geo, rng, search: bool) -> CheckResult:
             return np.where(valid, q, -np.inf), pts
 
         P0 = np.stack([np.concatenate([pool[k][i].ravel() for k in names]) for i in starts])
-        P = _local_search(lambda C: score(C.reshape(-1, C.shape[-1]))[0].reshape(C.shape[:2]), P0, rng)
+        P = local_search(lambda C: score(C.reshape(-1, C.shape[-1]))[0].reshape(C.shape[:2]), P0, rng)
         pools.append(score(P)[1])
 
     worst = None
@@ -673,7 +647,7 @@ def _sup_conj(geo, X, Y0, rng):
         Y = C.reshape((S * m,) + X.shape[1:])
         return g(Y, np.repeat(X, m, axis=0)).reshape(S, m)
 
-    P = _local_search(score, best_y.reshape(S, dim), rng, iters=40, k=8)
+    P = local_search(score, best_y.reshape(S, dim), rng, iters=40, k=8)
     fP = score(P[:, None, :])[:, 0]
     up = fP > best
     best_y = np.where(up.reshape((-1,) + (1,) * geo.ev), P.reshape(X.shape), best_y)
