@@ -1,5 +1,5 @@
-"""python -m geomrelax: the command line (see geomrelax.cli)."""
+"""python -m geomrelax: the command line (see geomrelax.app.cli)."""
 
-from .cli import main
+from .app.cli import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ import pytest
 
 import geomrelax as gr
 from geomrelax import regularizers
-from geomrelax.cli import main
+from geomrelax.app.cli import main
 
 QUICK = ["--no-crosscheck", "--no-search", "--n-points", "8"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +159,7 @@ def test_verify_expression(capsys):
 
 
 def test_allow_weak_accepts_a_convex_but_not_strongly_convex_expression(capsys):
-    from geomrelax.cli import main
+    from geomrelax.app.cli import main
 
     assert main(["verify", "x**4", "--domain", "-1", "1", "--no-crosscheck", "--no-search"]) == 2
     assert "--allow-weak" in capsys.readouterr().err

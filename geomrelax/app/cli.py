@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from .errors import GeomrelaxError
+from ..errors import GeomrelaxError
 
 
 def _domain_end(text: str) -> float:
@@ -82,7 +82,7 @@ def _protect_negative(argv: list) -> list:
 
 
 def _cmd_verify(args) -> int:
-    from .verify import verify
+    from ..verify import verify
 
     rep = verify(args.regularizer, tuple(args.domain) if args.domain else None, spectral=args.spectral,
                  seed=args.seed, n_points=args.n_points, crosscheck=not args.no_crosscheck,

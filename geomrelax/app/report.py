@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import GeomrelaxError
-from .regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, regularizer
-from .spectral import Spectral
-from .verify import VERIFY_VERSION, config_key, fingerprint, resolve, verify
+from ..errors import GeomrelaxError
+from ..regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, regularizer
+from ..spectral import Spectral
+from ..verify import VERIFY_VERSION, config_key, fingerprint, resolve, verify
 
 
 @dataclass(frozen=True)
