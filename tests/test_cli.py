@@ -76,16 +76,14 @@ def test_bad_input_exits_2_with_message(argv, message, capsys):
 
 
 def test_domain_accepts_negative_and_infinite_ends(monkeypatch, capsys):
-    from geomrelax.verify import verify
-
     seen = {}
 
-    def fake_verify(V, domain=None, **kw):  # records what the CLI parsed; checks a built-in instead
+    def fake_from_expr(text, domain=None, **kw):  # records what the CLI parsed; checks a built-in instead
         seen["domain"] = domain
-        return verify("box_quadratic", **{**kw, "n_points": 8, "search": False, "crosscheck": False})
+        return gr.regularizer("box_quadratic")
 
-    monkeypatch.setattr(sys.modules["geomrelax.verify"], "verify", fake_verify)
-    assert main(["verify", "x**2/2", "--domain", "-inf", "-1e-3"]) == 0
+    monkeypatch.setattr(gr, "from_expr", fake_from_expr)
+    assert main(["verify", "x**2/2", "--domain", "-inf", "-1e-3", *QUICK]) == 0
     assert seen["domain"] == (-np.inf, -1e-3)
 
 
@@ -172,3 +170,49 @@ def test_unknown_name_is_named_as_such(capsys):
     assert main(["verify", "entropik"]) == 2
     err = capsys.readouterr().err
     assert "unknown regularizer 'entropik'" in err and "entropic" in err
+
+
+# ------------------------------------------------------------------------------------------------
+# input handling: every bad input exits 2 with one line, and expressions may start with '-'
+# ------------------------------------------------------------------------------------------------
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"geomrelax {gr.__version__}"
+
+
+def test_expression_starting_with_minus_is_an_expression(capsys):
+    # '-log(1-x**2)' used to be taken for an option (argparse: unrecognized arguments)
+    code = main(["verify", "-log(1-x**2)/2", *QUICK])
+    out = capsys.readouterr().out
+    assert out.startswith("verify -log(1 - x**2)/2")
+    assert code in (0, 1)  # the checks ran; their verdict is verify's business, not the parser's
+
+
+def test_options_still_recognised_beside_a_negative_expression(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    main(["verify", "-x**3/3 + x**2", "--domain", "-inf", "0.5", "--json", str(path), *QUICK])
+    data = json.loads(path.read_text())
+    assert data["config"]["n_points"] == 8
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "10001", "1e9", "many"])
+def test_n_points_is_bounded(capsys, n):
+    assert main(["verify", "entropic", "--n-points", n]) == 2
+    assert "--n-points" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr", ["x**1e308", "floor(x)", "zoo*x", "Integral(x, x)", "sign(x)",
+                                  "__import__('os').getcwd()", "x.__class__", "(lambda: 1)()"])
+def test_unusable_expression_exits_2_with_one_line(capsys, expr):
+    code = main(["verify", expr, *QUICK])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("geomrelax verify: error:"), err
+    assert "Traceback" not in err
+
+
+def test_route_option_reaches_from_expr(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    assert main(["verify", "x**2/2 + x**4/4", "--route", "numeric", "--json", str(path), *QUICK]) == 0
+    assert main(["verify", "entropic", "--route", "bogus"]) == 2

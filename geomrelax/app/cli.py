@@ -29,8 +29,34 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
+N_POINTS_MAX = 10_000  # verify allocates n_points x (dimension) per check: beyond this it is memory, not rigour
+
+
+def _n_points(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= v <= N_POINTS_MAX:
+        raise argparse.ArgumentTypeError(f"{v} is out of range: give 1 to {N_POINTS_MAX} points")
+    return v
+
+
+def _timeout(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < v <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: give a number of seconds in (0, 3600]")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     p = argparse.ArgumentParser(prog="geomrelax", description="Geometry relaxation of sign-based and LMO optimizers")
+    p.add_argument("--version", action="version", version=f"geomrelax {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="{verify,report,list}")
 
     v = sub.add_parser("verify", help="identity checks of a regularizer (built-in name or expression in x)",
@@ -43,12 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interval [A, B] of an expression (A <= 0 <= B; inf allowed)")
     v.add_argument("--spectral", action="store_true", help="check the spectral lift sum_i v(sigma_i(X))")
     v.add_argument("--seed", type=_nonneg_int, default=0)
-    v.add_argument("--n-points", type=int, default=64, help="random points per check (default 64)")
+    v.add_argument("--n-points", type=_n_points, default=64,
+                   help=f"random points per check (default 64, at most {N_POINTS_MAX})")
     v.add_argument("--no-crosscheck", action="store_true", help="skip the cvxpy cross-check")
     v.add_argument("--no-search", action="store_true", help="random and boundary points only, no adversarial search")
     v.add_argument("--allow-weak", action="store_true",
                    help="accept a convex but not strongly convex expression (mu = 0: a hard LMO, no relaxed one)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE ('-' for stdout)")
+    v.add_argument("--route", choices=("auto", "symbolic", "numeric"), default="auto",
+                   help="how grad v* of an expression is computed: sympy closed form (symbolic), safeguarded "
+                        "Newton (numeric), or symbolic with a numeric fallback (auto, the default)")
+    v.add_argument("--timeout", type=_timeout, default=20.0,
+                   help="seconds the symbolic derivation may take before it is stopped (default 20)")
 
     r = sub.add_parser("report", help="run every report section, writing results incrementally",
                        description="Run verify over every built-in and spectral lift (and later sections), one "
@@ -58,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--section", action="append", dest="sections", metavar="NAME",
                    help="run only this section (repeatable)")
     r.add_argument("--seed", type=_nonneg_int, default=0)
-    r.add_argument("--n-points", type=int, default=64)
+    r.add_argument("--n-points", type=_n_points, default=64)
     r.add_argument("--no-crosscheck", action="store_true")
     r.add_argument("--no-search", action="store_true")
     r.add_argument("--force", action="store_true", help="recompute items already on disk")
@@ -67,24 +99,71 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _protect_negative(argv: list) -> list:
-    """Let --domain take '-inf' or '-1e-3': argparse reads such a token as an option, not as a value.
+def _is_option(tok: str, options: set) -> bool:
+    """True when argparse would rightly read ``tok`` as one of ``options`` (exact, a unique-enough long
+    prefix, or ``--opt=value``)."""
+    if tok in options or tok == "--":
+        return True
+    if tok.startswith("--"):
+        name = tok.split("=", 1)[0]
+        return any(o.startswith(name) for o in options if o.startswith("--"))
+    return False
 
-    A leading space keeps it a value, and float() ignores the space.
+
+def _protect_negative(argv: list, parser: argparse.ArgumentParser) -> list:
+    """Let values start with '-': an expression such as '-log(1 - x**2)', or '-inf' after --domain.
+
+    argparse reads any token that starts with '-' as an option. A token that is not one of the
+    subcommand's options is a value; a leading space keeps it one (float() and the formula parser
+    ignore surrounding blanks).
     """
     out = list(argv)
-    for i, tok in enumerate(out):
-        if tok == "--domain":
-            for j in (i + 1, i + 2):
-                if j < len(out) and out[j].startswith("-") and out[j][1:2] not in ("-", ""):
-                    out[j] = " " + out[j]
+    subparsers = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    cmd = next((i for i, tok in enumerate(out) if not tok.startswith("-")), None)
+    if subparsers is None or cmd is None or out[cmd] not in subparsers.choices:
+        return out
+    options = set(subparsers.choices[out[cmd]]._option_string_actions)
+    for j in range(cmd + 1, len(out)):
+        tok = out[j]
+        if tok == "--":
+            break
+        if tok.startswith("-") and len(tok) > 1 and not _is_option(tok, options):
+            out[j] = " " + tok
     return out
+
+
+def _resolve_input(args):
+    """The regularizer that ``verify`` checks, built from the user's text; any failure is bad input."""
+    from ..regularizers import BUILTIN_NAMES, as_regularizer
+
+    text = args.regularizer.strip()
+    if text in BUILTIN_NAMES:
+        if args.domain:
+            raise InputError(f"--domain only applies to an expression; the built-in {text!r} has its own domain")
+        return text
+    if text.isidentifier() and text != "x":  # a misspelt name, not a formula in x
+        as_regularizer(text)  # raises the "unknown regularizer ... built-ins are ..." error
+    from .. import from_expr
+
+    domain = tuple(args.domain) if args.domain else (-1.0, 1.0)
+    try:
+        return from_expr(text, domain=domain, require_strong=not args.allow_weak, route=args.route,
+                         timeout=args.timeout)
+    except (GeomrelaxError, ValueError, OSError):
+        raise
+    except Exception as exc:  # anything else a formula provokes is still the input's fault, not a check failure
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise InputError(f"cannot use the expression {text!r}: {type(exc).__name__}: {first}") from None
+
+
+class InputError(GeomrelaxError):
+    """The command line's input cannot be used (exit status 2)."""
 
 
 def _cmd_verify(args) -> int:
     from ..verify import verify
 
-    rep = verify(args.regularizer, tuple(args.domain) if args.domain else None, spectral=args.spectral,
+    rep = verify(_resolve_input(args), spectral=args.spectral,
                  seed=args.seed, n_points=args.n_points, crosscheck=not args.no_crosscheck,
                  search=not args.no_search, require_strong=not args.allow_weak)
     print(rep.format())
@@ -126,7 +205,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(_protect_negative(argv))
+        args = parser.parse_args(_protect_negative(argv, parser))
     except SystemExit as exc:  # argparse has printed its usage message
         return int(exc.code or 0)
     try:
