@@ -117,11 +117,18 @@ def sympy_to_cvxpy(expr, x, symbol=None):
     2-norm), Abs, exp, log, log(1 + exp(a)) (logistic), log(exp(a) + exp(b)) (log_sum_exp), cosh,
     log(cosh(a)), Max, Min. Raises InvalidRegularizerError naming the subexpression when a node has no
     cvxpy atom or cvxpy's DCP rules cannot certify its curvature (the result must also be convex).
+
+    ``expr`` must be a sympy expression (or a plain number). A string is data, never code: it is not
+    handed to sympify (which evaluates Python); it goes through geomrelax.symbolic.parse_formula when
+    that parser exists, and is refused otherwise.
     """
+    expr = _as_sympy(expr)
     try:
         out = _translate(expr, x, symbol)
     except _NotExpressible as exc:
         raise InvalidRegularizerError(str(exc)) from None
+    if not isinstance(out, cp.Expression):  # a constant formula: the same constant in every entry
+        out = cp.Constant(np.full(x.shape, float(out)))
     if not out.is_convex():
         raise InvalidRegularizerError(
             f"cvxpy's DCP rules cannot certify that {expr} is convex (curvature {out.curvature}); "
@@ -129,10 +136,38 @@ def sympy_to_cvxpy(expr, x, symbol=None):
     return out
 
 
+def _as_sympy(expr):
+    """``expr`` as a sympy expression, without evaluating anything a user wrote."""
+    import sympy as sp
+
+    if isinstance(expr, str):
+        return _parse_formula(expr)
+    if isinstance(expr, sp.Basic):
+        return expr
+    if isinstance(expr, (int, float, np.integer, np.floating)) and not isinstance(expr, bool):
+        return sp.Float(float(expr)) if isinstance(expr, (float, np.floating)) else sp.Integer(int(expr))
+    raise InvalidRegularizerError(
+        f"sympy_to_cvxpy needs a sympy expression, got {type(expr).__name__}: {expr!r:.80}")
+
+
+def _parse_formula(text: str):
+    """A formula string parsed as data by geomrelax.symbolic.parse_formula (a whitelist parser); refused
+    when that parser is not there: sympify / parse_expr would run the string as Python."""
+    try:
+        from .symbolic import parse_formula
+    except ImportError:
+        raise InvalidRegularizerError(
+            f"formula {text!r:.80} is a string: sympy_to_cvxpy takes a sympy expression (for instance the "
+            "`expr` of geomrelax.from_expr(formula)); strings are not evaluated") from None
+    try:
+        return parse_formula(text)
+    except GeomrelaxError as exc:
+        raise InvalidRegularizerError(f"formula {text!r:.80} does not parse: {exc}") from None
+
+
 def _translate(expr, x, symbol=None):
     import sympy as sp
 
-    expr = sp.sympify(expr)
     free = expr.free_symbols
     if symbol is None:
         if len(free) > 1:
@@ -396,12 +431,10 @@ def _piece(V: SeparableRegularizer) -> _Piece:
         reasons.append(f"named {V.name!r} but not the built-in: {why}")
     expr = getattr(V, "expr", None)
     if expr is None and isinstance(getattr(V, "formula", None), str):
-        import sympy as sp
-
         try:
-            expr = sp.sympify(V.formula)
-        except (sp.SympifyError, SyntaxError, TypeError) as exc:
-            raise _NotExpressible(f"{V.name}: formula {V.formula!r} does not parse: {exc}") from None
+            expr = _parse_formula(V.formula)
+        except InvalidRegularizerError as exc:
+            raise _NotExpressible(f"{V.name}: {exc}") from None
     if expr is None:
         raise _NotExpressible(
             f"{V.name}: no cvxpy form (not a built-in, and no sympy `expr` or `formula` to translate)"
@@ -417,9 +450,8 @@ def _piece(V: SeparableRegularizer) -> _Piece:
     why = _matches(V, fn)
     if why is not None:
         raise _NotExpressible(f"{V.name}: the formula {expr} does not match v: {why}")
-    import sympy as sp
-
-    return _Piece(fn, f"formula {expr}", sp.sympify(expr) == 0, V.domain)
+    expr = _as_sympy(expr)
+    return _Piece(fn, f"formula {expr}", expr.is_zero is True, V.domain)
 
 
 @dataclass
