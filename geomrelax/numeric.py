@@ -26,8 +26,8 @@ The iteration, per entry:
             the bracket is two adjacent floats: then the one with the larger s x - v(x).
 
 One algorithm, two array backends: numpy (float64, in cache-sized blocks) and torch (float64, or
-float32 for lower precisions; any device), through a small adapter of array operations. This module
-never imports torch itself: the torch adapter is built from the tensor it is given.
+float32 for lower precisions; any device), through the array adapters of geomrelax.backend. This
+module never imports torch itself.
 
 It also holds the grid scans that validate a user's v: the infimum of v'' (the strong-convexity modulus)
 and a witness point where v'' < 0 or v' decreases (non-convexity).
@@ -42,6 +42,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy import optimize
 
+from .backend import numpy_ops, torch_module, torch_ops
 from .errors import InvalidRegularizerError
 from .regularizers import Interval
 
@@ -56,149 +57,6 @@ __all__ = [
 _MAX_ITER = 200  # <= 64 bisections plus Newton steps; reached only by pathological v'
 _EXPAND = 16.0
 _CHUNK = 1 << 15
-
-
-# ------------------------------------------------------------------------------------------------
-# array backends
-# ------------------------------------------------------------------------------------------------
-class _NumpyOps:
-    """The array operations the solver needs, on 1-D numpy float arrays."""
-
-    def __init__(self, dtype=np.float64):
-        self.dtype = np.dtype(dtype)
-        self.itype = np.int64 if self.dtype == np.float64 else np.int32
-        bits = 64 if self.dtype == np.float64 else 32
-        self.sign = self.itype(-(2 ** (bits - 1)))
-        self.mag = self.itype(2 ** (bits - 1) - 1)
-        self.eps = float(np.finfo(self.dtype).eps)
-
-    def where(self, c, a, b):
-        return np.where(c, a, b)
-
-    def toward_zero(self, value: float) -> float:
-        """The float of the working dtype next to ``value`` on the side of 0."""
-        return float(np.nextafter(self.dtype.type(value), self.dtype.type(0)))
-
-    def full(self, like, value):
-        return np.full(like.shape, value, dtype=self.dtype)
-
-    def like(self, out, x):
-        """``out`` (possibly a Python scalar from a constant formula) as an array shaped like x."""
-        out = np.asarray(out)
-        if np.iscomplexobj(out):
-            out = np.where(np.abs(out.imag) <= 0, out.real, np.nan)
-        return np.broadcast_to(out.astype(self.dtype, copy=False), x.shape)
-
-    def any(self, m) -> bool:
-        return bool(m.any())
-
-    def nonzero(self, m):
-        return np.flatnonzero(m)
-
-    def abs(self, x):
-        return np.abs(x)
-
-    def isnan(self, x):
-        return np.isnan(x)
-
-    def isfinite(self, x):
-        return np.isfinite(x)
-
-    def minimum(self, x, y):
-        return np.minimum(x, y)
-
-    def maximum(self, x, y):
-        return np.maximum(x, y)
-
-    def key(self, x):
-        i = x.view(self.itype)
-        return np.where(i < 0, -(i & self.mag), i)
-
-    def unkey(self, k):
-        m = np.abs(k)
-        return np.where(k < 0, m | self.sign, m).view(self.dtype)
-
-    def exp(self, x):
-        return np.exp(x)
-
-    def errstate(self):
-        return np.errstate(all="ignore")
-
-
-class _TorchOps:
-    """The same operations on 1-D torch tensors (tensor methods plus the module of the tensor's class)."""
-
-    def __init__(self, torch, dtype):
-        self.torch = torch
-        self.dtype = dtype
-        self.itype = torch.int64 if dtype == torch.float64 else torch.int32
-        bits = 64 if dtype == torch.float64 else 32
-        self.sign = -(2 ** (bits - 1))
-        self.mag = 2 ** (bits - 1) - 1
-        self.eps = float(torch.finfo(dtype).eps)
-
-    def where(self, c, a, b):
-        if not isinstance(a, self.torch.Tensor) and not isinstance(b, self.torch.Tensor):
-            # two Python numbers would give torch's default dtype (float32): use the working dtype
-            a = self.torch.full_like(c, a, dtype=self.dtype)
-        return self.torch.where(c, a, b)
-
-    def toward_zero(self, value: float) -> float:
-        """The float of the working dtype next to ``value`` on the side of 0."""
-        t = self.torch.tensor(value, dtype=self.dtype)
-        return float(self.torch.nextafter(t, self.torch.zeros_like(t)))
-
-    def full(self, like, value):
-        return like.new_full(like.shape, float(value))
-
-    def like(self, out, x):
-        if not isinstance(out, self.torch.Tensor):
-            return x.new_full(x.shape, float(out))
-        if out.is_complex():
-            out = self.torch.where(out.imag.abs() <= 0, out.real, self.torch.full_like(out.real, math.nan))
-        return out.to(self.dtype).expand(x.shape)
-
-    def any(self, m) -> bool:
-        return bool(m.any())
-
-    def nonzero(self, m):
-        return m.nonzero().squeeze(1)
-
-    def abs(self, x):
-        return x.abs()
-
-    def isnan(self, x):
-        return x.isnan()
-
-    def isfinite(self, x):
-        return x.isfinite()
-
-    def minimum(self, x, y):
-        return x.clamp(max=y) if not isinstance(y, self.torch.Tensor) else self.torch.minimum(x, y)
-
-    def maximum(self, x, y):
-        return x.clamp(min=y) if not isinstance(y, self.torch.Tensor) else self.torch.maximum(x, y)
-
-    def exp(self, x):
-        return x.exp()
-
-    def key(self, x):
-        i = x.view(self.itype)
-        return self.torch.where(i < 0, -(i & self.mag), i)
-
-    def unkey(self, k):
-        m = k.abs()
-        return self.torch.where(k < 0, m | self.sign, m).view(self.dtype)
-
-    def errstate(self):
-        return np.errstate(all="ignore")
-
-
-def _bitwise_mid(ops, a, b):
-    """A float between a and b halfway along the ordered list of floats (a <= b, both finite)."""
-    ka, kb = ops.key(a), ops.key(b)
-    # floor((ka + kb) / 2) without the int overflow of ka + kb
-    return ops.unkey((ka >> 1) + (kb >> 1) + (ka & kb & 1))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -368,7 +226,7 @@ def _solve(ops, s, dv, d2v, p: _Problem, max_iter: int, objective=None):
             ar, br, nb = a[rej], b[rej], nbis[rej]
             alt = _fallback(ops, ar, br, nb, p)
             # a split point that rounded onto an end: split the floats' ordering instead
-            alt = ops.where((alt > ar) & (alt < br), alt, _bitwise_mid(ops, ar, br))
+            alt = ops.where((alt > ar) & (alt < br), alt, ops.ordered_mid(ar, br))
             collapsed = ~((alt > ar) & (alt < br))
             if ops.any(collapsed):
                 alt = ops.where(collapsed, _pick_end(ops, ar, br, s_[rej], dv, objective), alt)
@@ -411,9 +269,9 @@ def _fallback(ops, a, b, nbis, p: _Problem):
     extremely close to it) the distance is squared (d -> d^2 / width: a root at distance 1e-20 from the end is reached in a
     handful of steps), and between two points near the end it is the geometric mean of their
     distances. Otherwise bisect at the arithmetic midpoint, and every fourth time at the midpoint of
-    the floats' ordering (_bitwise_mid), which bounds the count at about 4 x 64 for any bracket.
+    the floats' ordering (ops.ordered_mid), which bounds the count at about 4 x 64 for any bracket.
     """
-    mid = ops.where(nbis % 4 == 3, _bitwise_mid(ops, a, b), 0.5 * a + 0.5 * b)
+    mid = ops.where(nbis % 4 == 3, ops.ordered_mid(a, b), 0.5 * a + 0.5 * b)
     width = p.hi - p.lo
     if not math.isfinite(width):
         return mid
@@ -505,7 +363,7 @@ class NumericConjugate:
         s = np.asarray(s)
         out_dtype = s.dtype if np.issubdtype(s.dtype, np.floating) else np.float64
         flat = np.ascontiguousarray(s, dtype=np.float64).reshape(-1)
-        ops = _NumpyOps(np.float64)
+        ops = numpy_ops(np.float64)
         dv, d2v = self._np(self.dv), self._np(self.d2v)
         x = np.empty_like(flat)
         iters = 0
@@ -548,8 +406,7 @@ class NumericConjugate:
     # -- torch ------------------------------------------------------------------------------------
     def torch_grad_conj(self, t):
         """grad v*(t) on a torch tensor: the same iteration with tensor operations (same device and dtype)."""
-        import torch  # geomrelax.numeric is torch-free at import; a tensor here means torch is loaded
-
+        torch = torch_module()
         if self._torch_fns is None:
             if self._torch_fns_factory is None:
                 raise NotImplementedError("no torch evaluation of v', v'' was given (torch_fns)")
@@ -557,7 +414,7 @@ class NumericConjugate:
         tv, tdv, td2v = self._torch_fns
         work = torch.float64 if t.dtype == torch.float64 else torch.float32
         flat = t.detach().reshape(-1).to(work).contiguous()
-        ops = _TorchOps(torch, work)
+        ops = torch_ops(work)
         lo, hi, v_lo, v_hi = self.domain.lo, self.domain.hi, self.v_lo, self.v_hi
 
         def value(x):

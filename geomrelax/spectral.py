@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .backend import torch_module
 from .errors import InvalidRegularizerError, InvalidTemperatureError
 from .regularizers import _ULPS, Regularizer, _as_float
 
@@ -126,9 +127,7 @@ class Spectral(Regularizer):
 
 
 def _torch_svd(y):
-    import torch  # the core only imports torch when a torch tensor is handed in
-
-    return torch.linalg.svd(y, full_matrices=False)
+    return torch_module().linalg.svd(y, full_matrices=False)
 
 
 def spectral(base) -> Spectral:
