@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from .errors import InvalidTemperatureError, NonFiniteError
-from .regularizers import Regularizer, regularizer
+from .regularizers import as_regularizer
 
 
 def check_tau(tau, allow_inf: bool = True) -> float:
@@ -54,9 +54,7 @@ def relaxed_lmo(V, m, tau) -> np.ndarray:
     tau for a regularizer that is not strongly convex only when it has no grad V* (the box indicator
     is accepted: its relaxed LMO is the hard one at every tau).
     """
-    V = regularizer(V) if isinstance(V, str) else V
-    if not isinstance(V, Regularizer):
-        raise TypeError(f"V must be a Regularizer or a built-in name, got {type(V).__name__}")
+    V = as_regularizer(V)
     tau = check_tau(tau)
     m = _check_finite(m)
     if m.ndim < V.event_ndim:
@@ -69,7 +67,7 @@ def relaxed_lmo(V, m, tau) -> np.ndarray:
 
 def relaxed_lmo_value(V, m, tau) -> np.ndarray:
     """min_{d in D} <m, d> + V(d)/tau = -V*(-tau m)/tau (for tau = inf: -support(-m) = min <m, d>)."""
-    V = regularizer(V) if isinstance(V, str) else V
+    V = as_regularizer(V)
     tau = check_tau(tau)
     m = _check_finite(m)
     if math.isinf(tau):

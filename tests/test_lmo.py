@@ -61,3 +61,13 @@ def test_unbounded_domain_has_no_hard_lmo():
     with pytest.raises(gr.DomainError, match="unbounded"):
         gr.relaxed_lmo("euclidean", np.ones(2), math.inf)
     np.testing.assert_allclose(gr.relaxed_lmo("euclidean", np.ones(2), 0.5), -0.5 * np.ones(2))
+
+
+@pytest.mark.parametrize("bad", [3, None, "nope", np.ones(2)])
+def test_regularizer_resolved_by_the_one_resolver(bad):
+    # both entry points go through as_regularizer: a name, a Regularizer, nothing else
+    for fn in (gr.relaxed_lmo, gr.relaxed_lmo_value):
+        with pytest.raises(gr.errors.InvalidRegularizerError, match="regularizer"):
+            fn(bad, np.ones(2), 1.0)
+    V = gr.regularizer("entropic")
+    np.testing.assert_array_equal(gr.relaxed_lmo(V, [0.5], 2.0), gr.relaxed_lmo("entropic", [0.5], 2.0))
