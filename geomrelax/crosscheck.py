@@ -30,6 +30,18 @@ and then, depending on the regularizer:
 In every case the closed form g must lie in D (up to rounding) and satisfy f(g) <= U + floor. A solve
 whose status is not 'optimal' (failed, infeasible, inaccurate) is reported as such, never as a pass.
 
+A distance tolerance can be too large to certify anything. Before any solve, d* is known to lie in
+
+    S = D  intersected with  {||d||_2 <= 2 tau ||m||_2 / mu}   (mu > 0: V(d) >= mu/2 ||d||^2 as V(0) = 0 =
+                                                               min V, and f(d*) <= f(0) = 0)
+
+so a tolerance tol >= diam(S) accepts every point of S: the comparison says nothing that was not known
+a priori, and the result is 'inconclusive' (with the reason), never 'agree'. diam(D) is computed from
+the support function as the largest width sup_D <u, d> + sup_D <-u, d> over unit directions u (all ones,
+sign(m), m, and for matrices the partial isometry I_{rows x cols}/sqrt(r)): exact for boxes, l2 and
+Frobenius balls and spectral-norm balls; for other shapes a lower bound, which calls a result
+inconclusive early rather than late. Example: entropic at tau = 1e300 gives tol ~ 1e146 > 2 sqrt(n).
+
 Formulations (each exact; d is the decision variable):
 
     euclidean       sum_squares(d)/2
@@ -755,8 +767,10 @@ class CrossCheckResult:
     """Outcome of comparing the closed-form relaxed LMO with the solver's solution.
 
     ``outcome`` is 'agree' (``passed``), 'disagree' (the closed form violates the certified bound),
-    'solver_failed' (status not optimal, or a certificate that contradicts itself) or 'not_expressible'
-    (no DCP program for V). Distances are Euclidean (Frobenius for matrices).
+    'inconclusive' (no violation, but the certified tolerance is at least the diameter of the set where
+    d* lies a priori, so it certifies nothing), 'solver_failed' (status not optimal, or a certificate that
+    contradicts itself) or 'not_expressible' (no DCP program for V). Distances are Euclidean (Frobenius
+    for matrices).
     """
 
     regularizer: str
@@ -914,5 +928,30 @@ def cross_check(V, m, tau, solver: str = "CLARABEL", eps=None, *, solver_opts=No
     note = how + f"; eps = {eps_opt:.3g} (gap {solved.gap:.2g}, dual residual {solved.dual_residual:.2g})"
     if problems:
         note = "; ".join(problems) + ". " + note
-    return CrossCheckResult(**base, outcome="disagree" if problems else "agree", passed=not problems,
+        outcome = "disagree"
+    else:
+        outcome = "agree"
+        reach, what = _a_priori_diameter(V, m, tau)
+        if math.isfinite(tol) and tol >= reach:
+            outcome = "inconclusive"
+            note = (f"the certified tolerance {tol:.3g} is not smaller than {what} ({reach:.3g}), where d* lies "
+                    "before any solve: it certifies nothing. " + note)
+    return CrossCheckResult(**base, outcome=outcome, passed=outcome == "agree",
                             distance=dist, tolerance=tol, objective_closed_form=Fg, note=note)
+
+
+def _a_priori_diameter(V: Regularizer, m: np.ndarray, tau: float) -> tuple[float, str]:
+    """(diam S, what S is) for S = D intersected with the ball ||d|| <= 2 tau ||m|| / mu (module docstring)."""
+    dirs = [np.ones_like(m), np.sign(m), m]
+    if m.ndim == 2:
+        dirs.append(np.eye(*m.shape))
+    units = np.stack([u / np.linalg.norm(u) for u in dirs if np.linalg.norm(u) > 0])
+    with np.errstate(all="ignore"):
+        widths = np.asarray(V.support(units), float) + np.asarray(V.support(-units), float)
+    diam = float(np.max(widths)) if widths.size and not np.any(np.isnan(widths)) else math.inf
+    what = "the diameter of D"
+    if V.mu > 0 and math.isfinite(tau) and V.norm in ("l2", "fro"):
+        ball = 4.0 * tau * float(np.linalg.norm(m)) / V.mu
+        if ball < diam:
+            diam, what = ball, "the diameter 4 tau ||m|| / mu of the ball that holds d*"
+    return diam, what

@@ -48,7 +48,7 @@ EPS = float(np.finfo(np.float64).eps)
 # residual/allowance measured is 0.25 (tests/test_verify.py keeps it below 1/2).
 ULPS = 64
 TOL = ULPS * EPS
-VERIFY_VERSION = 1  # bump when the checks change: cached report items keyed by configuration are redone
+VERIFY_VERSION = 2  # bump when the checks change: cached report items keyed by configuration are redone
 
 VECTOR_DIM = 4
 MATRIX_SHAPE = (3, 2)
@@ -95,6 +95,7 @@ class CheckResult:
     counterexample: Optional[dict] = None
     note: str = ""
     n_points: int = 0
+    n_skipped: int = 0  # points where the identity does not apply (the note says why); not in n_points
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -108,6 +109,7 @@ class CheckResult:
         return _jsonable({
             "name": self.name, "status": self.status, "error": self.error, "tolerance": self.tolerance,
             "counterexample": self.counterexample, "note": self.note, "n_points": self.n_points,
+            "n_skipped": self.n_skipped,
         })
 
     def format(self) -> str:
@@ -382,10 +384,14 @@ class _Geo:
         return rng.standard_normal((n,) + tuple(shape)) * scale
 
     def special_y(self, rng, shape):
-        """y = 0, tiny and huge y, and y at the kinks of V* (where grad V* reaches the boundary of D)."""
+        """y = 0, tiny and huge y, y at the kinks of V* (where grad V* reaches the boundary of D), and y at
+        the ends of the subdifferential [v'(0-), v'(0+)] when v has a kink at 0 (grad V* is flat there)."""
         kinks = [0.0]
         if self.separable or (self.base is not None and isinstance(self.base, SeparableRegularizer)):
             base = self.V if self.separable else self.base
+            dl, dr, kink = _one_sided_dv(base, np.zeros(1))
+            if kink[0]:
+                kinks += [s * f for s in (float(dl[0]), float(dr[0])) if s != 0 for f in (1.0, 1 + 1e-9, 1 - 1e-9)]
             for end in (base.domain.lo, base.domain.hi):
                 if math.isfinite(end) and end != 0:
                     with np.errstate(all="ignore"):
@@ -409,12 +415,30 @@ class _Geo:
 # ------------------------------------------------------------------------------------------------
 @dataclass
 class _Spec:
+    """One identity check: ``evaluate`` maps a batch of points to (residual, allowance) or to
+    (residual, allowance, skip), where skip[i] = k > 0 says that the identity does not apply at point i
+    for the reason skip_reasons[k - 1] (its residual must then be -inf, so that it never ranks worst)."""
+
     name: str
-    evaluate: Callable[[dict], tuple]  # points -> (residual, allowance), one per point
+    evaluate: Callable[[dict], tuple]  # points -> (residual, allowance[, skip code]), one per point
     points: dict  # name -> array (batch first)
     kinds: dict  # name -> 'domain' | 'interior' | 'free' (how the search maps R^k onto valid points)
     search_points: Optional[dict] = None  # start pool in the search shape (default: points)
     note: str = ""
+    skip_reasons: tuple = ()
+
+
+def _evaluated(spec: _Spec, pts: dict):
+    """(residual, allowance, skip code) of spec at pts, broadcast to one entry per point."""
+    out = spec.evaluate(pts)
+    r, a = out[0], out[1]
+    skip = out[2] if len(out) > 2 else np.zeros(np.shape(r), int)
+    return np.broadcast_arrays(np.asarray(r, float), np.asarray(a, float), np.asarray(skip, int))
+
+
+def _skipped_note(spec: _Spec, counts: np.ndarray, total: int) -> str:
+    return "; ".join(f"{int(c)} of {total} points skipped: {why}"
+                     for why, c in zip(spec.skip_reasons, counts) if c)
 
 
 def _ratio(r, a):
@@ -438,7 +462,7 @@ def _run(spec: _Spec, geo: _Geo, rng, search: bool) -> CheckResult:
         pool = spec.search_points if spec.search_points is not None else spec.points
         if pool is not spec.points:
             pools.append(pool)
-        r, a = spec.evaluate(pool)
+        r, a, _ = _evaluated(spec, pool)
         q = _ratio(r, a)
         order = np.argsort(-q, kind="stable")
         n = len(q)
@@ -459,9 +483,8 @@ def _run(spec: _Spec, geo: _Geo, rng, search: bool) -> CheckResult:
         def score(P):
             pts, valid = unpack(P)
             with np.errstate(all="ignore"):
-                rr, aa = spec.evaluate(pts)
-            q = _ratio(*np.broadcast_arrays(np.asarray(rr, float), np.asarray(aa, float)))
-            return np.where(valid, q, -np.inf), pts
+                rr, aa, _ = _evaluated(spec, pts)
+            return np.where(valid, _ratio(rr, aa), -np.inf), pts
 
         P0 = np.stack([np.concatenate([pool[k][i].ravel() for k in names]) for i in starts])
         P = local_search(lambda C: score(C.reshape(-1, C.shape[-1]))[0].reshape(C.shape[:2]), P0, rng)
@@ -469,22 +492,28 @@ def _run(spec: _Spec, geo: _Geo, rng, search: bool) -> CheckResult:
 
     worst = None
     total = 0
+    skipped = np.zeros(len(spec.skip_reasons), int)
     for pool in pools:
-        r, a = spec.evaluate(pool)
-        r, a = np.broadcast_arrays(np.asarray(r, float), np.asarray(a, float))
+        r, a, skip = _evaluated(spec, pool)
         q = _ratio(r, a)
         total += len(q)
+        skipped += np.bincount(skip[skip > 0] - 1, minlength=len(spec.skip_reasons))[:len(skipped)]
         i = int(np.argmax(q))
         if worst is None or q[i] > worst[0]:
             worst = (q[i], float(r[i]), float(a[i]), _take(pool, i))
     q, r, a, point = worst
     note = spec.note + (f"; searched from {n_starts} starts" if search else "")
+    n_skip = int(skipped.sum())
+    if n_skip:
+        note += "; " + _skipped_note(spec, skipped, total)
     if q == -np.inf:
-        return _skip(spec.name, "no point where the identity applies; " + note)
+        return CheckResult(spec.name, "skipped", note="no point where the identity applies; " + note,
+                           n_skipped=n_skip)
     failed = not (q <= 1.0)
     # inequality checks have residual = violation: a negative one is slack, reported as 0
     return CheckResult(spec.name, "fail" if failed else "pass", error=max(r, 0.0), tolerance=a,
-                       counterexample=point if failed else None, note=note, n_points=total)
+                       counterexample=point if failed else None, note=note, n_points=total - n_skip,
+                       n_skipped=n_skip)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -539,9 +568,12 @@ def _check_fy_equality(geo, rng, n, search):
 def _grad_lipschitz(geo: _Geo, x) -> np.ndarray:
     """A bound on the Lipschitz constant of grad V near each x (for the conditioning of grad V o grad V*).
 
-    Separable: v''(x_i) per coordinate (returned with x's shape). Spectral of a separable base: max of
-    v'' on [0, sigma_max] (every eigenvalue of the Hessian of F is v''(sigma_i) or a divided difference of
-    v', bounded by the mean value theorem). Otherwise: central differences of grad V along 4 directions.
+    Separable: v''(x_i) per coordinate (returned with x's shape). Spectral of a separable base: every
+    eigenvalue of the Hessian of F is v''(sigma_i), a divided difference (v'(s_i) -+ v'(s_j))/(s_i -+ s_j)
+    or (rectangular X) v'(s_i)/s_i; the first kind is bounded by max v'' on [0, sigma_max] (mean value
+    theorem), the sums by max_i |v'(s_i)|/s_i, which is also the only bound when v' jumps at 0 (a kink
+    of v at 0: grad F is then ill-conditioned near rank-deficient X). Otherwise: central differences of
+    grad V along 4 directions.
     """
     if geo.separable:
         with np.errstate(all="ignore"):
@@ -551,6 +583,8 @@ def _grad_lipschitz(geo: _Geo, x) -> np.ndarray:
         t = np.linspace(0.0, 1.0, 65) * s.max(-1, keepdims=True)
         with np.errstate(all="ignore"):
             c = np.max(np.abs(np.asarray(geo.base.d2v(np.concatenate([t, s], -1)), float)), -1)
+            ratio = np.abs(np.asarray(geo.base.dv(s), float)) / s
+            c = np.maximum(c, np.max(np.where(s > 0, ratio, 0.0), -1))
         return c
     rng = np.random.default_rng(0)
     c = np.zeros(x.shape[:-geo.ev])
@@ -575,25 +609,59 @@ def _check_inverse_conj_of_grad(geo, rng, n, search):
             # grad V* is (1/mu)-Lipschitz, so an error eps|g| in g moves the result by <= eps|g|/mu
             allow = TOL * (1 + geo.fro(x) + geo.fro(g) / mu)
             r = geo.fro(back - x)
-        return np.where(geo.interior(x), r, -np.inf), allow
+        inner = geo.interior(x)
+        return np.where(inner, r, -np.inf), allow, np.where(inner, 0, 1)
 
     x = geo.to_interior(np.concatenate([geo.rand_x(rng, n, geo.shape), geo.boundary_x(rng, n // 4, geo.shape)]))
     sx = geo.to_interior(np.concatenate([geo.rand_x(rng, n, geo.search_shape),
                                          geo.boundary_x(rng, n // 4, geo.search_shape)]))
     return _Spec("inverse_conj_of_grad", evaluate, {"x": x}, {"x": "interior"}, {"x": sx},
-                 note=f"||grad V*(grad V(x)) - x|| <= {ULPS} eps (1 + |x| + |grad V(x)|/mu), x in int D")
+                 note=f"||grad V*(grad V(x)) - x|| <= {ULPS} eps (1 + |x| + |grad V(x)|/mu), x in int D",
+                 skip_reasons=("x not in int D or grad V(x) not finite",))
+
+
+def _one_sided_dv(base: SeparableRegularizer, x, delta=None):
+    """(v'(x-), v'(x+), kink): v' at x -+ delta (default: the floats next to x), and whether v has a
+    kink within delta of x.
+
+    v' of a convex v is monotone with one-sided limits v'(x-) <= v'(x+); the subdifferential at x is
+    [v'(x-), v'(x+)]. A kink is a jump larger than what a smooth v' moves over [x - delta, x + delta],
+    4 max|v''| (x+ - x-) (4x slack over the mean value theorem), plus rounding of v' itself."""
+    x = np.asarray(x, dtype=float)
+    if delta is None:
+        xl, xr = np.nextafter(x, -np.inf), np.nextafter(x, np.inf)
+    else:
+        xl, xr = x - delta, x + delta
+    with np.errstate(all="ignore"):
+        dl = np.asarray(base.dv(xl), dtype=float) + 0 * x
+        dr = np.asarray(base.dv(xr), dtype=float) + 0 * x
+        c = np.maximum(np.abs(np.asarray(base.d2v(xl), float)), np.abs(np.asarray(base.d2v(xr), float))) + 0 * x
+        smooth = 4 * c * (xr - xl) + TOL * (1 + np.abs(dl) + np.abs(dr))
+        kink = np.isfinite(dl) & np.isfinite(dr) & np.isfinite(c) & (dr - dl > smooth)
+    return dl, dr, kink
+
+
+_NOT_INTERIOR = "grad V*(y) not in int D (grad V is defined on int D only)"
 
 
 def _check_inverse_grad_of_conj(geo, rng, n, search):
+    """grad V(grad V*(y)) = y where x = grad V*(y) is interior. At a kink of V grad V is set-valued:
+    separable V is checked for y in [v'(x-), v'(x+)] per coordinate there; a spectral lift whose
+    singular values sit at a kink of v skips the point (y in the subdifferential is the Fenchel-Young
+    equality V(x) + V*(y) = <x, y>, checked by fenchel_young_equality)."""
+    spec_base = geo.base if geo.spec_sep else None
+
     def evaluate(p):
         y = p["y"]
         x = geo.grad_conj(y)
         inner_ok = geo.interior(x)
         g = geo.grad(x)
         c = _grad_lipschitz(geo, x)
+        kinked = np.zeros(len(y), bool)
         with np.errstate(all="ignore"):
             if geo.separable:  # per coordinate: error in x_i of eps|x_i| is amplified by v''(x_i)
-                r_i = np.abs(g - y)
+                dl, dr, kink = _one_sided_dv(geo.V, x)
+                r_i = np.where(kink, np.maximum(np.maximum(dl - y, y - dr), 0.0), np.abs(g - y))
                 a_i = TOL * (1 + np.abs(y) + c * np.abs(x))
                 q = r_i / a_i
                 i = np.argmax(np.where(np.isnan(q), np.inf, q).reshape(q.shape[0], -1), axis=1)
@@ -602,12 +670,22 @@ def _check_inverse_grad_of_conj(geo, rng, n, search):
             else:
                 r = geo.fro(g - y)
                 a = TOL * (1 + geo.fro(y) + c * geo.fro(x))
-        return np.where(inner_ok, r, -np.inf), np.where(inner_ok, a, 1.0)
+                if spec_base is not None:
+                    # x = U diag(s) W^T and its SVD each carry an error ~ (#entries) eps ||x||: a singular
+                    # value that close to a kink may sit on it (measured: 75 eps at a 3 x 2 kink)
+                    sv = np.linalg.svd(x, compute_uv=False)
+                    delta = TOL * geo.size * np.maximum(sv.max(-1, keepdims=True), 1.0)
+                    kinked = np.any(_one_sided_dv(spec_base, sv, delta)[2], axis=-1)
+        skip = np.where(~inner_ok, 1, np.where(kinked, 2, 0))
+        return np.where(skip > 0, -np.inf, r), np.where(skip > 0, 1.0, a), skip
 
     y = np.concatenate([geo.rand_y(rng, n, geo.shape), geo.special_y(rng, geo.shape)])
     sy = np.concatenate([geo.rand_y(rng, n, geo.search_shape), geo.special_y(rng, geo.search_shape)])
-    return _Spec("inverse_grad_of_conj", evaluate, {"y": y}, {"y": "free"}, {"y": sy},
-                 note=f"|grad V(grad V*(y)) - y| <= {ULPS} eps (1 + |y| + Lip(grad V) |x|) where grad V*(y) in int D")
+    note = f"|grad V(grad V*(y)) - y| <= {ULPS} eps (1 + |y| + Lip(grad V) |x|) where grad V*(y) in int D"
+    if geo.separable:
+        note += "; at a kink of v: v'(x-) <= y <= v'(x+)"
+    return _Spec("inverse_grad_of_conj", evaluate, {"y": y}, {"y": "free"}, {"y": sy}, note=note,
+                 skip_reasons=(_NOT_INTERIOR, "V not differentiable there (a singular value at a kink of v)"))
 
 
 def _sup_conj(geo, X, Y0, rng):
@@ -678,9 +756,13 @@ def _check_biconjugate(geo, rng, n, search):
         with np.errstate(all="ignore"):
             r = np.maximum(vx - slack - best, best - vx)
             a = TOL * (1 + np.abs(vx) + geo.abs_inner(X, yb) + np.abs(geo.conj(yb))) + geo.sens(X) + 1e-15
-        return r, a
+        # V(x) = +inf (an open end of dom V): V** = +inf there as well, since V is closed, and a finite
+        # numerical sup can neither confirm nor refute +inf
+        infinite = np.isposinf(vx)
+        return np.where(infinite, -np.inf, r), np.where(infinite, 1.0, a), infinite.astype(int)
 
     return _Spec("biconjugate", evaluate, {"x": x}, {"x": "domain"},
+                 skip_reasons=("V(x) = +inf (so is V** for a closed V; a numerical sup cannot certify +inf)",),
                  note="V**(x) = max_y <x,y> - V*(y) from V* values only (golden section on [-1e8, 1e8] per "
                       f"coordinate, local search from grad V(x)); {ULPS} ulps (+ D_V(x, x') at boundary points)")
 
@@ -699,7 +781,7 @@ def _check_strong_convexity(geo, rng, n, search):
             allow = (TOL * (1 + np.abs(v1) + np.abs(v2) + geo.abs_inner(g1, dx) + geo.fro(g1) * geo.fro(dx) + q)
                      + geo.sens(x2))
         ok = geo.interior(x1)
-        return np.where(ok, -slack, -np.inf), np.where(ok, allow, 1.0)
+        return np.where(ok, -slack, -np.inf), np.where(ok, allow, 1.0), np.where(ok, 0, 1)
 
     def pool(shape):
         x1 = geo.to_interior(np.concatenate([geo.rand_x(rng, n, shape), geo.boundary_x(rng, n // 4, shape)]))
@@ -708,7 +790,7 @@ def _check_strong_convexity(geo, rng, n, search):
         return {"x1": np.concatenate([x1, x1]), "x2": np.concatenate([x2, geo.to_domain(near)])}
 
     spec = _Spec("strong_convexity", evaluate, pool(geo.shape), {"x1": "interior", "x2": "domain"},
-                 pool(geo.search_shape))
+                 pool(geo.search_shape), skip_reasons=("x1 not in int D (grad V(x1) undefined)",))
     p = spec.points
     with np.errstate(all="ignore"):
         dx = p["x2"] - p["x1"]
@@ -867,13 +949,34 @@ def _check_limit_support(geo, rng, n):
                        n_points=len(m) * len(TAUS_INF))
 
 
+def _tangent_target(geo, m):
+    """(lim_{tau -> 0} d_tau(m)/tau, how many entries of -m point out of D, or a reason it is unknown).
+
+    With d = tau e, <m, d> + V(d)/tau = tau (<m, e> + hess0 |e|^2/2 + o(1)) over e in D/tau, which tends
+    to the tangent cone T of D at 0: the limit is the projection of -m/hess0 onto T. T is everything
+    when 0 is interior; for a box [lo, hi]^n with lo = 0 (or hi = 0) it is [0, inf) (or (-inf, 0]) in
+    each coordinate, so d_tau(m)_i = 0 wherever -m_i points out of D."""
+    V = geo.V
+    target = -m / V.hess0
+    if geo.separable:
+        lo = 0.0 if V.domain.lo == 0 else -np.inf
+        hi = 0.0 if V.domain.hi == 0 else np.inf
+        proj = np.clip(target, lo, hi)
+        return proj, int(np.sum(proj != target)), None
+    if geo.spec_sep or geo.zero_interior(1e-10 * max(1.0, geo.radius_inf() if V.bounded else 1.0)):
+        return target, 0, None
+    return None, 0, "0 lies on the boundary of a D that is not a box: its tangent cone at 0 is not known here"
+
+
 def _check_limit_zero(geo, rng, n):
     V = geo.V
     name = "limit_tau_zero"
     if V.hess0 is None or not (V.hess0 > 0):
         return _skip(name, f"V has no finite positive curvature at 0 (hess0 = {V.hess0}): no SGD limit")
     m = _rand_m(geo, rng, max(8, n // 4))
-    target = -m / V.hess0
+    target, n_out, why = _tangent_target(geo, m)
+    if target is None:
+        return _skip(name, why)
     nm = geo.maxabs(m)
     errs = []
     for tau in TAUS_ZERO:
@@ -898,6 +1001,9 @@ def _check_limit_zero(geo, rng, n):
     note = ("d_tau(m)/tau -> -m/hess0 with hess0 = " f"{V.hess0:g}; max error at tau|m| = "
             + ", ".join(f"{t:g}: {e:.2e}" for t, e in zip(TAUS_ZERO, emax))
             + order + "; each decade must shrink it >= 5x until rounding")
+    if n_out:
+        note += (f"; {n_out} entries of -m point out of D (0 on its boundary): there the limit is 0, the "
+                 "projection of -m/hess0 onto the tangent cone of D at 0")
     point = {"m": m[i], "tau_times_max_abs_m": TAUS_ZERO[k + 1], "error_sequence": errs[:, i]}
     return CheckResult(name, "fail" if failed else "pass", float(r[k, i]), float(allow[k, i]),
                        point if failed else None, note, n_points=errs.size)
@@ -917,7 +1023,8 @@ def _check_crosscheck(geo, rng, n):
 
     A result with outcome 'not_expressible' (or a NotImplementedError) means no cvxpy form: skipped.
     'solver_failed' (or a SolverError) is retried with SCS, then reported as a failure: an uncertified
-    solve is never a pass.
+    solve is never a pass. An 'inconclusive' solve (a tolerance that certifies nothing) is left out and
+    counted; when every solve is inconclusive the check is skipped with the reason.
     """
     name = "crosscheck_cvxpy"
     try:
@@ -925,7 +1032,7 @@ def _check_crosscheck(geo, rng, n):
     except ImportError as exc:
         return _skip(name, f"geomrelax.crosscheck is not available ({exc})")
     m = _rand_m(geo, rng, 3)
-    worst = None
+    worst, inconclusive = None, []
     for mi, tau in zip(m, (0.5, 3.0, 30.0)):
         res, why = None, ""
         for solver in (None, "SCS"):
@@ -946,6 +1053,9 @@ def _check_crosscheck(geo, rng, n):
         if res is None:
             return CheckResult(name, "fail", note=why + " (tried the default solver and SCS)",
                                counterexample={"m": mi, "tau": tau}, n_points=1)
+        if str(getattr(res, "outcome", "")) == "inconclusive":
+            inconclusive.append(f"tau {tau:g}: {getattr(res, 'note', '')}")
+            continue
         err = _getattr_any(res, ("distance", "error", "max_abs_error"))
         tol = _getattr_any(res, ("tolerance",))
         err = float(np.max(err)) if err is not None else None
@@ -955,10 +1065,16 @@ def _check_crosscheck(geo, rng, n):
         if worst is None or q > worst[0]:
             worst = (q, passed, err, tol, {"m": mi, "tau": tau}, str(_getattr_any(res, ("status",), "")),
                      str(_getattr_any(res, ("outcome",), "")), str(_getattr_any(res, ("note",), "")))
+    if worst is None:
+        return CheckResult(name, "skipped", note="every solve inconclusive: " + " | ".join(inconclusive),
+                           n_skipped=len(inconclusive))
     _, passed, err, tol, point, status, outcome, note = worst
     head = f"worst of 3 solves (tau 0.5, 3, 30): {outcome + ', ' if outcome else ''}status {status}"
+    if inconclusive:
+        head += f"; {len(inconclusive)} of 3 solves skipped: inconclusive (tolerance certifies nothing)"
     return CheckResult(name, "pass" if passed else "fail", err, tol, None if passed else point,
-                       head + (f"; {note}" if note else ""), n_points=3)
+                       head + (f"; {note}" if note else ""), n_points=3 - len(inconclusive),
+                       n_skipped=len(inconclusive))
 
 
 def _check_lewis_fd(geo, rng, n):
