@@ -29,6 +29,16 @@ Relaxed (any regularizer V, d_tau(m) = grad V*(-tau m)):
 
     m_1 = g_1,   m_k = beta m_{k-1} + (1 - dampening) g_k,   u = g + beta m (nesterov) or m
     theta <- (1 - lr wd) theta + lr d_tau(u)
+
+SoftMuon / Muon (matrices; N-D parameters act as the (shape[0], -1) matrix; M_0 = 0):
+
+    M_k = beta M_{k-1} + (1 - beta) g_k = lerp(M_{k-1}, g_k, 1 - beta)
+    u_k = (1 - beta) g_k + beta M_k = lerp(g_k, M_k, beta)    (nesterov; u_k = M_k otherwise)
+    D_k = NS5(u_k) (Muon phase) or the smoothed polar map u_k (u_k^T u_k + tau_j^-2 I)^{-1/2}
+    theta <- (1 - lr wd) theta - lr sqrt(max(1, rows/cols)) D_k
+
+lerp is torch's (two branches on the weight, bitwise torch.lerp on tensors), so the torch optimizer is
+bitwise torch.optim.Muon in its Muon phase and the numpy reference uses the same formula.
 """
 
 from __future__ import annotations
@@ -37,18 +47,18 @@ import math
 
 import numpy as np
 
+from .backend import is_tensor, torch_module
+
 __all__ = [
-    "PSI_KINDS", "is_torch", "psi", "fast_tanh", "sgd_momentum", "momentum_direction", "decay", "effective_lr",
-    "sign_step", "soft_step", "softsignum_direction", "s3_moments", "s3_direction", "s3_step",
-    "relaxed_step", "group_norm",
+    "NS5_COEFFICIENTS", "NS5_EPS", "PSI_KINDS", "psi", "fast_tanh", "sgd_momentum", "momentum_direction", "decay",
+    "effective_lr", "sign_step", "soft_step", "softsignum_direction", "s3_moments", "s3_direction", "s3_step",
+    "relaxed_step", "group_norm", "lerp", "as_matrix", "muon_momentum", "muon_input", "muon_scale",
+    "muon_update", "newton_schulz5",
 ]
 
 PSI_KINDS = ("tanh", "algebraic")
-
-
-def is_torch(x) -> bool:
-    """True for a torch tensor (checked without importing torch)."""
-    return type(x).__module__.startswith("torch")
+NS5_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+NS5_EPS = 1e-7
 
 
 class _Ops:
@@ -56,39 +66,37 @@ class _Ops:
 
     @staticmethod
     def sign(x):
-        return x.sign() if is_torch(x) else np.sign(x)
+        return x.sign() if is_tensor(x) else np.sign(x)
 
     @staticmethod
     def tanh(x):
-        return x.tanh() if is_torch(x) else np.tanh(x)
+        return x.tanh() if is_tensor(x) else np.tanh(x)
 
     @staticmethod
     def exp(x):
-        return x.exp() if is_torch(x) else np.exp(x)
+        return x.exp() if is_tensor(x) else np.exp(x)
 
     @staticmethod
     def abs(x):
-        return x.abs() if is_torch(x) else np.abs(x)
+        return x.abs() if is_tensor(x) else np.abs(x)
 
     @staticmethod
     def sqrt(x):
-        return x.sqrt() if is_torch(x) else np.sqrt(x)
+        return x.sqrt() if is_tensor(x) else np.sqrt(x)
 
     @staticmethod
     def where(c, a, b):
-        if is_torch(c):
-            import torch
-
-            return torch.where(c, a, b)
+        if is_tensor(c):
+            return torch_module().where(c, a, b)
         return np.where(c, a, b)
 
     @staticmethod
     def zeros_like(x):
-        return x.new_zeros(x.shape) if is_torch(x) else np.zeros_like(x)
+        return x.new_zeros(x.shape) if is_tensor(x) else np.zeros_like(x)
 
     @staticmethod
     def copy(x):
-        return x.clone() if is_torch(x) else np.array(x, copy=True)
+        return x.clone() if is_tensor(x) else np.array(x, copy=True)
 
 
 ops = _Ops()
@@ -110,7 +118,7 @@ def fast_tanh(x):
     error in float32 against tanh in float64: at most 2.8 ulps (np.tanh in float32: 1.4 ulps). In
     float64 it is only as accurate as float32 -- use tanh there.
     """
-    if not is_torch(x):
+    if not is_tensor(x):
         with np.errstate(over="ignore", invalid="ignore"):
             return _fast_tanh(x)
     return _fast_tanh(x)
@@ -171,9 +179,8 @@ def group_norm(us) -> float:
     """||u||_2 over a list of arrays/tensors (the norm of the norms), as a Python float."""
     if not us:
         return 0.0
-    if is_torch(us[0]):
-        import torch
-
+    if is_tensor(us[0]):
+        torch = torch_module()
         norms = torch.stack([torch.linalg.vector_norm(u) for u in us])
         return float(torch.linalg.vector_norm(norms))
     return float(np.linalg.norm([np.linalg.norm(np.ravel(u)) for u in us]))
@@ -230,3 +237,80 @@ def s3_step(theta, m, r, g, lr: float, beta: float, p: float, eps: float, weight
 def relaxed_step(theta, d, lr: float, weight_decay: float):
     """(1 - lr wd) theta + lr d, with d = d_tau(u) = grad V*(-tau u) already computed."""
     return decay(theta, lr, weight_decay) + lr * d
+
+
+# -- SoftMuon / Muon ------------------------------------------------------------------------------
+
+def lerp(a, b, w: float):
+    """a + w (b - a), rounded as torch.lerp: b - (b - a)(1 - w) when |w| >= 1/2 (exact at w = 1)."""
+    if is_tensor(a):
+        return a.lerp(b, w)
+    return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1.0 - w)
+
+
+def as_matrix(x):
+    """The (rows, cols) = (shape[0], prod(shape[1:])) view of an N-D parameter (conv filters), ndim >= 2."""
+    return x.reshape(x.shape[0], -1)
+
+
+def muon_momentum(buf, g, beta: float):
+    """M_k = lerp(M_{k-1}, g_k, 1 - beta) (M_0 = 0)."""
+    return lerp(buf, g, 1.0 - beta)
+
+
+def muon_input(g, buf, beta: float, nesterov: bool):
+    """u_k = lerp(g_k, M_k, beta) (nesterov) or M_k: the matrix the map acts on."""
+    return lerp(g, buf, beta) if nesterov else buf
+
+
+def muon_scale(rows: int, cols: int) -> float:
+    """sqrt(max(1, rows/cols)), the rectangular scale of Muon's step."""
+    return math.sqrt(max(1.0, rows / cols))
+
+
+def muon_update(theta, D, lr: float, weight_decay: float, scale: float):
+    """(1 - lr wd) theta - lr scale D; on tensors as torch.optim.Muon: mul, then add with alpha (fused)."""
+    if is_tensor(theta):
+        return theta.mul(1 - lr * weight_decay).add_(D.reshape(theta.shape), alpha=-(lr * scale))
+    return (1 - lr * weight_decay) * theta - (lr * scale) * D.reshape(theta.shape)
+
+
+def _mm_add(C, A, B, beta: float, alpha: float):
+    """beta C + alpha A @ B (torch: addmm / baddbmm, as torch.optim.Muon)."""
+    if not is_tensor(C):
+        return beta * C + alpha * (A @ B)
+    torch = torch_module()
+    return (torch.addmm if C.ndim == 2 else torch.baddbmm)(C, A, B, beta=beta, alpha=alpha)
+
+
+def newton_schulz5(G, steps: int = 5, coefficients=NS5_COEFFICIENTS, eps: float = NS5_EPS):
+    """Muon's quintic Newton-Schulz orthogonalisation in G's dtype: approximately U W^T.
+
+    X <- G / max(||G||_F, eps) (transposed when rows > cols), then ``steps`` times A = X X^T,
+    X <- a X + (b A + c A^2) X. On the singular values x = sigma / ||G||_F it applies
+    x -> a x + b x^3 + c x^5 each step. G: a numpy matrix, or a tensor whose last two axes are the
+    matrices (leading axes a batch). On a 2-D tensor the operations are torch.optim.Muon's (a full
+    norm, fused addmm), so in the same dtype the result is bitwise theirs.
+    """
+    a, b, c = (float(v) for v in coefficients)
+    X = G
+    transposed = X.shape[-2] > X.shape[-1]
+    if transposed:
+        X = X.mT if is_tensor(X) else X.T
+    if not is_tensor(X):
+        X = X / max(float(np.linalg.norm(X)), eps)
+    elif X.ndim == 2:
+        # a full reduction, as torch.optim.Muon does (a per-axis one may round differently in bf16)
+        X = X / X.norm().clamp(min=eps)
+    else:
+        batch = X.shape[:-2]
+        X = X.reshape(-1, *X.shape[-2:])
+        X = X / X.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
+    for _ in range(steps):
+        A = X @ (X.mT if is_tensor(X) else X.T)
+        X = _mm_add(X, _mm_add(A, A, A, b, c), X, a, 1.0)
+    if is_tensor(X) and G.ndim > 2:
+        X = X.reshape(*batch, *X.shape[-2:])
+    if transposed:
+        X = X.mT if is_tensor(X) else X.T
+    return X

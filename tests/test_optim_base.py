@@ -270,7 +270,7 @@ class _Minimal(GeomOptimizer):
     def _init_state(self, group, p, state):
         state["acc"] = torch.zeros_like(p)
 
-    def _update(self, group, params, grads, states, step):
+    def _update(self, group, params, grads, states, step, ctx):
         for p, g, st in zip(params, grads, states):
             st["acc"].add_(g * g)
             p.sub_(group["lr"] * g / st["acc"].sqrt())

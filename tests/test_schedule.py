@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import geomrelax.robust_fit as F
 import geomrelax.schedule as S
 from geomrelax.errors import GeomrelaxError, NonFiniteError
 from geomrelax.schedule import (
@@ -149,17 +150,17 @@ def test_fit_small_is_exact(n):
     assert cauchy_fit(z) == exact_fit(z)
 
 
-@pytest.mark.parametrize("n", [S._DIRECT_MAX + 1001, S._DIRECT_MAX + 1000])
+@pytest.mark.parametrize("n", [F._DIRECT_MAX + 1001, F._DIRECT_MAX + 1000])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fit_window_path_is_exact(n, dtype):
     z = cauchy(n, 2e-4, 1e-3, seed=11, dtype=dtype)
-    data = S._NumpyData(z)
-    assert S._window_fit(data, seed=0) == exact_fit(z)    # bit-identical, not approximately
+    data = F._NumpyData(z)
+    assert F._window_fit(data, seed=0) == exact_fit(z)    # bit-identical, not approximately
     assert cauchy_fit(z, seed=5) == exact_fit(z)
 
 
 def test_fit_window_path_on_awkward_data():
-    n = S._DIRECT_MAX + 5000
+    n = F._DIRECT_MAX + 5000
     rng = np.random.default_rng(7)
     cases = {
         "ties": np.round(rng.normal(size=n), 1),                            # many exact repeats
@@ -171,7 +172,7 @@ def test_fit_window_path_on_awkward_data():
     }
     for name, z in cases.items():
         assert cauchy_fit(z, seed=1) == exact_fit(z), name
-        fast = S._window_fit(S._NumpyData(z), seed=1)
+        fast = F._window_fit(F._NumpyData(z), seed=1)
         if name == "bimodal":
             # the median sits in a gap: the windows would copy out > 25% of z, so it goes direct
             assert fast is None
@@ -181,21 +182,21 @@ def test_fit_window_path_on_awkward_data():
 
 def test_fit_with_huge_finite_values():
     """A float32 sum that overflows is not mistaken for a NaN/inf entry."""
-    for n in (1000, S._DIRECT_MAX + 1000):
+    for n in (1000, F._DIRECT_MAX + 1000):
         z = cauchy(n, 0.0, 1.0, seed=6, dtype=np.float32)
         z[:40] = 3e38
         with np.errstate(over="ignore"):
-            assert not np.isfinite(np.add.reduce(z[:S._CHUNK]))
+            assert not np.isfinite(np.add.reduce(z[:F._CHUNK]))
         assert cauchy_fit(z) == exact_fit(z)
 
 
 def test_fit_survives_failed_windows(monkeypatch):
     """With windows far too narrow the verification fails and the direct selection takes over."""
-    z = cauchy(S._DIRECT_MAX + 3000, 0.0, 1.0, seed=2, dtype=np.float32)
+    z = cauchy(F._DIRECT_MAX + 3000, 0.0, 1.0, seed=2, dtype=np.float32)
     calls = []
-    direct = S._direct_fit
-    monkeypatch.setattr(S, "_direct_fit", lambda data: calls.append(1) or direct(data))
-    monkeypatch.setattr(S, "_FAIL_PROB", 1.0)   # delta = sqrt(ln 2 / 2m): a ~1 sigma window, fails often
+    direct = F._direct_fit
+    monkeypatch.setattr(F, "_direct_fit", lambda data, lower=False: calls.append(1) or direct(data, lower))
+    monkeypatch.setattr(F, "_FAIL_PROB", 1.0)   # delta = sqrt(ln 2 / 2m): a ~1 sigma window, fails often
     results = {cauchy_fit(z, seed=seed) for seed in range(12)}
     assert results == {exact_fit(z)}
     assert calls, "no window check failed: the fallback was not exercised"
@@ -204,32 +205,32 @@ def test_fit_survives_failed_windows(monkeypatch):
 def test_misplaced_windows_are_detected():
     """A sample that misplaces a window (here: deviations beyond 0.1 halved, so the MAD band sits
     near s/2; or everything shifted, so the median window misses) must be caught by the exact counts."""
-    z = cauchy(S._DIRECT_MAX + 1000, 0.0, 1.0, seed=12)
+    z = cauchy(F._DIRECT_MAX + 1000, 0.0, 1.0, seed=12)
     for warp in (lambda x: np.where(np.abs(x) > 0.1, 0.5 * x, x), lambda x: x + 0.5):
-        data = S._NumpyData(z)
+        data = F._NumpyData(z)
         honest = data.sample
         data.sample = lambda m, seed: warp(honest(m, seed))
-        assert S._window_fit(data, seed=0) is None
-    assert S._window_fit(S._NumpyData(z), seed=0) == exact_fit(z)
+        assert F._window_fit(data, seed=0) is None
+    assert F._window_fit(F._NumpyData(z), seed=0) == exact_fit(z)
 
 
 def test_fit_zero_width_window_is_refused_or_exact():
-    z = cauchy(S._DIRECT_MAX + 1, 0.0, 1.0, seed=4)
-    res = S._window_fit(S._NumpyData(z), seed=0, delta=0.0)
+    z = cauchy(F._DIRECT_MAX + 1, 0.0, 1.0, seed=4)
+    res = F._window_fit(F._NumpyData(z), seed=0, delta=0.0)
     assert res is None or res == exact_fit(z)
 
 
 def test_torch_pass_is_exact(monkeypatch):
     """The torch pass (used for tensors off the CPU) gives the same exact fit; run here on CPU."""
-    monkeypatch.setattr(S, "_CHUNK_DEVICE", 1 << 14)   # several chunks
-    n = S._DIRECT_MAX + 777
+    monkeypatch.setattr(F, "_CHUNK_DEVICE", 1 << 14)   # several chunks
+    n = F._DIRECT_MAX + 777
     for dtype in (torch.float32, torch.float64, torch.bfloat16):
         t = torch.from_numpy(cauchy(n, 1e-3, 1e-2, seed=9)).to(dtype)
         ref = exact_fit(t.to(torch.float64).numpy())
-        assert S._window_fit(S._data(t, torch_on_cpu=True), seed=3) == ref
+        assert F._window_fit(F._data(t, torch_on_cpu=True), seed=3) == ref
 
 
-@pytest.mark.parametrize("n", [5000, S._DIRECT_MAX + 10])
+@pytest.mark.parametrize("n", [5000, F._DIRECT_MAX + 10])
 def test_numpy_and_torch_inputs_agree(n):
     z = cauchy(n, -0.02, 0.3, seed=n)
     t = torch.from_numpy(z.copy())
@@ -314,7 +315,7 @@ def _meaning_tolerance(n, alpha, s, residual):
 
 @pytest.mark.parametrize("psi,mu", [("tanh", 0.0), ("tanh", 3e-3), ("algebraic", -2e-3)])
 def test_saturated_fraction_follows_the_grid(psi, mu):
-    n, s, K = S._DIRECT_MAX + 4000, 1e-2, 50       # above _DIRECT_MAX: the window path is exercised
+    n, s, K = F._DIRECT_MAX + 4000, 1e-2, 50       # above _DIRECT_MAX: the window path is exercised
     z = cauchy(n, mu, s, seed=21, dtype=np.float64)
     sched = temperature_schedule(z, K, tmax=None, psi=psi)
     p = np.arange(K) / K
@@ -405,7 +406,7 @@ def test_bad_data_is_refused():
         temperature_schedule(torch.zeros(0, 3), 10)
     with pytest.raises(GeomrelaxError, match="dtype"):
         cauchy_fit(np.array([1 + 2j]))
-    for n in (100, S._DIRECT_MAX + 100):           # direct path and window path
+    for n in (100, F._DIRECT_MAX + 100):           # direct path and window path
         z = cauchy(n, 0, 1, seed=1)
         z[[3, n - 2]] = [np.nan, np.inf]
         before = z.copy()
@@ -414,18 +415,18 @@ def test_bad_data_is_refused():
         np.testing.assert_array_equal(z, before)      # nothing was touched
         with pytest.raises(NonFiniteError, match="2 non-finite"):
             cauchy_fit(torch.from_numpy(z))
-        tdata = S._data(torch.from_numpy(z), torch_on_cpu=True)    # the torch pass (off-CPU tensors)
+        tdata = F._data(torch.from_numpy(z), torch_on_cpu=True)    # the torch pass (off-CPU tensors)
         assert not tdata.all_finite()
         with pytest.raises(NonFiniteError, match=rf"2 non-finite entries .* at flat index 3, {n - 2}"):
             tdata.raise_nonfinite()
-        if n > S._DIRECT_MAX:
+        if n > F._DIRECT_MAX:
             with pytest.raises(NonFiniteError, match="2 non-finite"):
-                S._window_fit(tdata, seed=0)
+                F._window_fit(tdata, seed=0)
             # with the sample kept off the bad entries, the chunk check of the pass must catch them
-            for data in (S._NumpyData(z), tdata):
+            for data in (F._NumpyData(z), tdata):
                 data.sample = lambda m, seed, x=z: np.random.default_rng(seed).permutation(x[4:n - 2])[:m]
                 with pytest.raises(NonFiniteError, match="2 non-finite"):
-                    S._window_fit(data, seed=0)
+                    F._window_fit(data, seed=0)
     with pytest.raises(NonFiniteError, match="1 non-finite entry"):
         temperature_schedule(np.array([1.0, np.nan, 2.0]), 5, fit=(0.0, 1.0))
 

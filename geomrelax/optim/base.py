@@ -34,13 +34,19 @@ Contract for subclasses
     tensors (they are saved by state_dict as they are); replace them, never mutate in place.
 ``_init_state(self, group, p, state) -> None``
     Fill the empty per-parameter ``state`` dict of ``p`` (tensors like ``p``).
-``_update(self, group, params, grads, states, step) -> None``
+``_plan(self, group, params, grads, states, step, ctx) -> object``
+    Optional: everything of the step that can fail (a user function, a schedule fit, a matrix map
+    that may return NaN), computed without writing anything; raise to refuse the step. The base
+    calls it for every group before the first write of any group and hands the result to
+    ``_update`` as ``ctx.plan``.
+``_update(self, group, params, grads, states, step, ctx) -> None``
     Apply one step in place to ``params`` and ``states`` (lists of equal length, only the
-    parameters that have a gradient). ``step`` is this group's 1-based step number (the base
-    stores it in ``group['step']`` after the update succeeded). Rules: never write to ``grads``;
-    treat ``params`` as plain tensors (in a transaction they are copies); read options from
-    ``group`` each step (LR schedulers change them); raise before writing anything if the step
-    cannot be done. Use :meth:`use_foreach` to choose the foreach path.
+    parameters that have a gradient and at least one entry). ``step`` is this group's 1-based step
+    number (the base stores it in ``group['step']`` after the update succeeded); ``ctx`` is the
+    :class:`GroupStep` (group index ``ctx.gi``, positions ``ctx.index``, ``ctx.plan``). Rules: never
+    write to ``grads``; treat ``params`` as plain tensors (in a transaction they are copies); read
+    options from ``group`` each step (LR schedulers change them; :meth:`hyper` reads a 0-d tensor
+    lr as a float); nothing may fail here that ``_plan`` could have checked.
 ``_state_bound(self, group, prev, gmax) -> float``
     An upper bound on |entry| of every state tensor and of every intermediate (direction,
     parameter change) after this step, given ``prev`` (the bound after the previous step, 0.0 at
@@ -48,8 +54,11 @@ Contract for subclasses
     which does not change it). Default: ``math.inf`` (every step runs as a transaction).
 ``_needs_transaction(self, group, step) -> bool``
     Optional: True for steps that may fail after some writes (a schedule fit, a user function).
+``_state_spec(self, group, p) -> dict``
+    ``{key: (required, dtype)}`` of the per-parameter state tensors: load_state_dict refuses other
+    keys, a missing required key, another shape or dtype, and non-finite entries.
 ``_check_loaded_state(self, group, p, state) -> None``
-    Optional: validate a loaded per-parameter state (the base already refuses non-finite tensors).
+    Optional: further checks of a loaded per-parameter state.
 
 Read-only helpers: :meth:`step_count`, :meth:`param_name`, :meth:`use_foreach`.
 """
@@ -57,6 +66,7 @@ Read-only helpers: :meth:`step_count`, :meth:`param_name`, :meth:`use_foreach`.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 import warnings
@@ -67,7 +77,7 @@ import torch
 from ..errors import GeomrelaxError, InvalidHyperparameterError, NonFiniteError
 
 __all__ = [
-    "GeomOptimizer", "InvalidHyperparameterError", "NonFiniteStepWarning", "NONFINITE_MODES",
+    "GeomOptimizer", "GroupStep", "InvalidHyperparameterError", "NonFiniteStepWarning", "NONFINITE_MODES",
     "check_real", "check_int", "check_bool", "check_choice", "check_sgd_momentum_options",
 ]
 
@@ -85,15 +95,27 @@ class NonFiniteStepWarning(UserWarning):
 # ------------------------------------------------------------------------------------------------
 # option checks (shared by every optimizer of the toolkit)
 
-def check_real(name, value, *, low=None, high=None, low_open=False, high_open=False):
-    """``value`` as a float within [low, high] (open ends as asked); refuses bools, NaN, non-reals."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def check_real(name, value, *, low=None, high=None, low_open=False, high_open=False, allow_inf=False):
+    """``value`` as a float within [low, high] (open ends as asked).
+
+    Accepted: a real number or a 0-d floating tensor (as torch.optim accepts a tensor lr). Refused
+    with a message naming the value: bools, non-reals, tensors with a shape (even [1] or [1, 1]),
+    NaN, and +-inf unless ``allow_inf``.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0 or value.is_complex() or value.dtype == torch.bool:
+            raise InvalidHyperparameterError(
+                f"{name} must be a real number or a 0-d tensor, got a tensor of shape {list(value.shape)} "
+                f"and dtype {value.dtype}: {value!r}")
+        v = float(value)
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidHyperparameterError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
+    else:
+        v = float(value)
     if math.isnan(v):
         raise InvalidHyperparameterError(f"{name} must be a real number, got NaN")
+    if math.isinf(v) and not allow_inf:
+        raise InvalidHyperparameterError(f"{name} must be finite, got {value!r}")
     lo_ok = low is None or (v > low if low_open else v >= low)
     hi_ok = high is None or (v < high if high_open else v <= high)
     if not (lo_ok and hi_ok):
@@ -139,22 +161,46 @@ def check_sgd_momentum_options(group, flags=("nesterov", "maximize")) -> None:
 # ------------------------------------------------------------------------------------------------
 
 @dataclass
-class _GroupWork:
+class GroupStep:
+    """One param group's share of a step, handed to the subclass hooks.
+
+    gi: the group's index; group: the param group; params / grads: the parameters that have a
+    gradient and their gradients; index: their positions in group['params'] (for messages: in a
+    transaction ``params`` are copies); gmax: max |g| over the group; plan: what ``_plan`` returned.
+    """
+
     gi: int
     group: dict
     params: list
     grads: list
-    index: list  # positions in group['params']
+    index: list
     gmax: float = field(default=math.nan)
+    plan: object = None
+
+
+# the group keys the base keeps beside the options
+_BOOKKEEPING = ("params", "param_names", "step", "state_bound")
+# options that a state_dict saved before they existed may lack: filled with the class default on load,
+# as torch's optimizers do in __setstate__
+_FLAGS = ("maximize", "foreach", "fused", "nonfinite")
 
 
 class GeomOptimizer(torch.optim.Optimizer):
     """Base class; see the module docstring for the contract with subclasses."""
 
+    # attributes beyond torch's (defaults, state, param_groups) that pickle and deepcopy must carry
+    _pickled_attributes: tuple = ()
+    # options added after the first release of a class: filled with the class default on load, like _FLAGS
+    _late_options: tuple = ()
+
     def __init__(self, params, defaults):
         defaults = dict(defaults)
         defaults.setdefault("foreach", None)
         defaults.setdefault("nonfinite", "raise")
+        # the options are checked before the parameters are read, as torch's optimizers do
+        probe = dict(defaults, params=[])
+        self._validate_base(probe)
+        self._validate_group(probe)
         super().__init__(params, defaults)
 
     # -- groups ----------------------------------------------------------------------------------
@@ -179,14 +225,34 @@ class GeomOptimizer(torch.optim.Optimizer):
             if not torch.is_floating_point(p):
                 raise InvalidHyperparameterError(f"parameters must be floating point, got dtype {p.dtype}")
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in self._pickled_attributes:
+            state[name] = getattr(self, name)
+        return state
+
     def __setstate__(self, state):
         super().__setstate__(state)
         for group in self.param_groups:
+            self._fill_flags(group)
             group.setdefault("step", 0)
             group.setdefault("state_bound", 0.0)
-            group.setdefault("foreach", None)
-            group.setdefault("nonfinite", "raise")
             self._init_group_state(group)
+
+    @classmethod
+    def _flag_default(cls, key):
+        """The default of option ``key`` in the signature of the class (torch's convention for old state)."""
+        for c in cls.__mro__:
+            if issubclass(c, GeomOptimizer) and c is not GeomOptimizer:
+                param = inspect.signature(c.__init__).parameters.get(key)
+                if param is not None and param.default is not inspect.Parameter.empty:
+                    return param.default
+        return {"foreach": None, "nonfinite": "raise", "maximize": False, "fused": None}[key]
+
+    def _fill_flags(self, group):
+        for key in _FLAGS + self._late_options:
+            if key in self.defaults:
+                group.setdefault(key, self._flag_default(key))
 
     # -- the subclass interface (defaults) -------------------------------------------------------
     def _validate_group(self, group) -> None:
@@ -198,7 +264,10 @@ class GeomOptimizer(torch.optim.Optimizer):
     def _init_state(self, group, p, state) -> None:
         raise NotImplementedError
 
-    def _update(self, group, params, grads, states, step) -> None:
+    def _plan(self, group, params, grads, states, step, ctx):
+        return None
+
+    def _update(self, group, params, grads, states, step, ctx) -> None:
         raise NotImplementedError
 
     def _state_bound(self, group, prev, gmax) -> float:
@@ -206,6 +275,10 @@ class GeomOptimizer(torch.optim.Optimizer):
 
     def _needs_transaction(self, group, step) -> bool:
         return False
+
+    def _state_spec(self, group, p):
+        """{key: (required, dtype)} of the per-parameter state tensors, checked on load (None: any keys)."""
+        return None
 
     def _check_loaded_state(self, group, p, state) -> None:
         pass
@@ -222,6 +295,12 @@ class GeomOptimizer(torch.optim.Optimizer):
         names = group.get("param_names")
         name = f" name {names[pi]!r}," if names else ""
         return f"param group {gi}, parameter {pi} ({name} shape {tuple(p.shape)})".replace("( ", "(")
+
+    @staticmethod
+    def hyper(group, name) -> float:
+        """Option ``name`` of ``group`` as a Python float (a 0-d tensor lr is read once per step)."""
+        v = group[name]
+        return float(v) if isinstance(v, torch.Tensor) else v
 
     @staticmethod
     def use_foreach(group, params) -> bool:
@@ -246,11 +325,13 @@ class GeomOptimizer(torch.optim.Optimizer):
                 if g.shape != p.shape:
                     raise GeomrelaxError(f"{self.param_name(gi, pi)}: gradient shape {tuple(g.shape)} "
                                          "differs from the parameter's")
+                if p.numel() == 0:
+                    continue  # nothing to update, and no state to keep
                 params.append(p)
                 grads.append(g)
                 index.append(pi)
             if params:
-                work.append(_GroupWork(gi, group, params, grads, index))
+                work.append(GroupStep(gi, group, params, grads, index))
         return work
 
     @staticmethod
@@ -296,7 +377,12 @@ class GeomOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """One step for every param group (parameters without a gradient are skipped)."""
+        """One step for every param group (parameters without a gradient, or without entries, are skipped).
+
+        Everything that can fail runs before the first write, for all groups: the gradient check,
+        then every group's plan (and the whole update of the groups that run as a transaction, on
+        copies, checked finite); only then are parameters, states and step counts written.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -314,28 +400,46 @@ class GeomOptimizer(torch.optim.Optimizer):
                           NonFiniteStepWarning, stacklevel=2)
             return loss
 
-        for w in work:
-            group = w.group
-            step = int(group["step"]) + 1
-            prev = float(group["state_bound"])
-            bound = max(prev, float(self._state_bound(group, prev, w.gmax)))
-            limit = min(torch.finfo(p.dtype).max for p in w.params) * _OVERFLOW_MARGIN
-            if bound >= limit or self._needs_transaction(group, step):
-                self._transaction(w, step)
-            else:
+        commits = []
+        saved_groups = [(w.group, self._saved_options(w.group)) for w in work]
+        try:
+            for w in work:
+                group = w.group
+                step = int(group["step"]) + 1
+                prev = float(group["state_bound"])
+                bound = max(prev, float(self._state_bound(group, prev, w.gmax)))
+                limit = min(torch.finfo(p.dtype).max for p in w.params) * _OVERFLOW_MARGIN
+                if bound >= limit or self._needs_transaction(group, step):
+                    commits.append((w, step, bound, self._transaction(w, step)))
+                else:
+                    states = [self.state[p] for p in w.params]
+                    w.plan = self._plan(group, w.params, w.grads, states, step, w)
+                    commits.append((w, step, bound, None))
+        except Exception:
+            for group, saved in saved_groups:
+                group.update(saved)
+            raise
+        for w, step, bound, copies in commits:
+            if copies is None:
                 states = [self.state[p] for p in w.params]
                 for p, st in zip(w.params, states):
                     if not st:
-                        self._init_state(group, p, st)
-                self._update(group, w.params, w.grads, states, step)
-            group["step"] = step
-            group["state_bound"] = bound
+                        self._init_state(w.group, p, st)
+                self._update(w.group, w.params, w.grads, states, step, w)
+            else:
+                self._commit_copies(w, *copies)
+            w.group["step"] = step
+            w.group["state_bound"] = bound
         return loss
 
+    @staticmethod
+    def _saved_options(group):
+        return {k: copy.deepcopy(v) for k, v in group.items() if k not in ("params", "param_names")}
+
     def _transaction(self, w, step):
-        """Run the update on copies; commit only if every new parameter and state entry is finite."""
+        """Run the update on copies and check every new parameter and state entry is finite; the
+        caller commits the copies once every group has passed. Raises (nothing written) otherwise."""
         group = w.group
-        saved = {k: copy.deepcopy(v) for k, v in group.items() if k not in ("params", "param_names")}
         params = [p.detach().clone() for p in w.params]
         states = []
         for p, clone in zip(w.params, params):
@@ -346,11 +450,8 @@ class GeomOptimizer(torch.optim.Optimizer):
                 fresh = {}
                 self._init_state(group, clone, fresh)
                 states.append(fresh)
-        try:
-            self._update(group, params, w.grads, states, step)
-        except Exception:
-            group.update(saved)
-            raise
+        w.plan = self._plan(group, params, w.grads, states, step, w)
+        self._update(group, params, w.grads, states, step, w)
         problems = []
         for pi, p, st in zip(w.index, params, states):
             tensors = [("parameter", p)] + [(f"state[{k!r}]", v) for k, v in st.items() if torch.is_tensor(v)]
@@ -358,9 +459,11 @@ class GeomOptimizer(torch.optim.Optimizer):
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                     problems.append(f"{self.param_name(w.gi, pi)}: the new {what} would be non-finite")
         if problems:
-            group.update(saved)
             raise NonFiniteError(f"{type(self).__name__}: {'; '.join(problems)} (overflow or a non-finite "
                                  "direction). Nothing was changed.")
+        return params, states
+
+    def _commit_copies(self, w, params, states):
         for p, new, st_new in zip(w.params, params, states):
             p.copy_(new)
             st = self.state[p]
@@ -373,27 +476,119 @@ class GeomOptimizer(torch.optim.Optimizer):
 
     # -- state_dict ------------------------------------------------------------------------------
     def load_state_dict(self, state_dict):
-        """torch's load_state_dict, then every group and state re-validated (non-finite refused)."""
+        """torch's load_state_dict, then every group and state re-validated; on any error the optimizer
+        is left as it was.
+
+        - options missing from the saved groups: the flags (maximize, foreach, fused, nonfinite) take
+          the class default, as torch's optimizers do for flags added later; a missing option that is
+          not a flag means the state_dict is another optimizer's, which is said with the options that
+          differ (and the optimizer they look like);
+        - per-parameter states must have this optimizer's keys, the parameter's shape and the state's
+          dtype, and be finite; ``state_bound`` must be a number >= 0 and is raised to the largest
+          |entry| of the loaded state, so the overflow guard holds for the loaded values.
+        """
+        self._check_foreign_groups(state_dict)
         backup_groups = [dict(g) for g in self.param_groups]
         backup_state = {p: dict(s) for p, s in self.state.items()}
         super().load_state_dict(state_dict)
         try:
+            saved = self._saved_state_by_param(state_dict)
             for gi, group in enumerate(self.param_groups):
+                self._fill_flags(group)
                 self._validate_base(group)
                 self._validate_group(group)
                 group["step"] = check_int("step", group.get("step", 0))
-                group.setdefault("state_bound", 0.0)
+                bound = check_real("state_bound", group.get("state_bound", 0.0), low=0.0, allow_inf=True)
                 self._init_group_state(group)
                 for pi, p in enumerate(group["params"]):
                     st = self.state.get(p)
-                    if not st:
-                        continue
-                    for k, v in st.items():
-                        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
-                            raise NonFiniteError(f"loaded state[{k!r}] of {self.param_name(gi, pi)} is not finite")
-                    self._check_loaded_state(group, p, st)
+                    if st:
+                        bound = max(bound, self._check_state(gi, pi, group, p, st, saved.get(p, {})))
+                group["state_bound"] = bound
         except Exception:
             self.param_groups[:] = backup_groups
             self.state.clear()
             self.state.update(backup_state)
             raise
+
+    def _saved_state_by_param(self, state_dict):
+        """The saved per-parameter states keyed by our parameters (before torch cast them to p.dtype)."""
+        ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        ours = [p for g in self.param_groups for p in g["params"]]
+        return {p: state_dict["state"].get(i, {}) for i, p in zip(ids, ours)}
+
+    def _check_state(self, gi, pi, group, p, st, saved) -> float:
+        """Check one loaded state (keys, shapes, dtypes, finite); returns its largest |entry|."""
+        where = f"loaded state of {self.param_name(gi, pi)}"
+        spec = self._state_spec(group, p)
+        if spec is None:
+            spec = {k: (False, v.dtype) for k, v in st.items() if torch.is_tensor(v) and v.shape == p.shape}
+        unknown = sorted(set(st) - set(spec))
+        if unknown:
+            raise GeomrelaxError(f"{where} has entries {unknown} that {type(self).__name__} does not keep "
+                                 f"(it keeps {sorted(spec)}): the state_dict is from another optimizer")
+        biggest = 0.0
+        for k, (required, dtype) in spec.items():
+            v = st.get(k)
+            if v is None:
+                if required:
+                    raise GeomrelaxError(f"{where} lacks state[{k!r}]")
+                continue
+            if not torch.is_tensor(v) or tuple(v.shape) != tuple(p.shape):
+                shape = tuple(v.shape) if torch.is_tensor(v) else type(v).__name__
+                raise GeomrelaxError(f"{where}: state[{k!r}] has shape {shape}, the parameter {tuple(p.shape)}")
+            if v.dtype != dtype:
+                src = saved.get(k)
+                if torch.is_tensor(src) and src.dtype == dtype:   # torch cast it to p.dtype: take the saved one
+                    v = st[k] = src.to(device=p.device, copy=True)
+                else:
+                    raise GeomrelaxError(f"{where}: state[{k!r}] has dtype {v.dtype}, expected {dtype}")
+            if v.numel():
+                m = float(self._group_maxabs([v]))
+                if not math.isfinite(m):
+                    raise NonFiniteError(f"loaded state[{k!r}] of {self.param_name(gi, pi)} is not finite")
+                biggest = max(biggest, m)
+        self._check_loaded_state(group, p, st)
+        return biggest
+
+    def _check_foreign_groups(self, state_dict):
+        """A saved group lacking one of our options that is not a flag comes from another optimizer."""
+        name = type(self).__name__
+        try:
+            saved_groups = state_dict["param_groups"]
+            state_dict["state"]
+        except (KeyError, TypeError):
+            raise GeomrelaxError(f"{name}.load_state_dict needs a dict with 'state' and 'param_groups' "
+                                 f"(what state_dict() returns), got {type(state_dict).__name__}") from None
+        options = set(self.defaults) - set(_FLAGS) - set(self._late_options)
+        for gi, g in enumerate(saved_groups):
+            missing = sorted(options - set(g))
+            if missing:
+                extra = sorted(set(g) - set(self.defaults) - set(_BOOKKEEPING) - {"schedule"})
+                guess = _guess_optimizer(set(g) - set(_BOOKKEEPING))
+                raise GeomrelaxError(
+                    f"this state_dict is not {name}'s: its param group {gi} lacks {name}'s option(s) "
+                    f"{missing}" + (f" and has {extra}" if extra else "")
+                    + (f"; it looks like the state of {guess}" if guess else ""))
+
+
+def _guess_optimizer(keys):
+    """The optimizer class whose constructor options best match ``keys`` (only for error messages)."""
+    import geomrelax.optim as ours
+
+    candidates = [getattr(ours, n) for n in ours.__all__]
+    candidates += [getattr(torch.optim, n) for n in dir(torch.optim)]
+    best, score = None, 0.0
+    for cls in candidates:
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)) or cls is GeomOptimizer:
+            continue
+        try:
+            names = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+        except (TypeError, ValueError):
+            continue
+        common = len(names & keys) / max(1, len(names | keys))
+        if common > score:
+            best, score = cls, common
+    if best is None or score < 0.5:
+        return None
+    return f"{'torch' if best.__module__.startswith('torch') else 'geomrelax'}.optim.{best.__qualname__}"

@@ -29,7 +29,7 @@ import torch
 from .. import updates as U
 from ..errors import NonFiniteError
 from ..lmo import check_tau
-from ..regularizers import Regularizer, regularizer as builtin_regularizer
+from ..regularizers import Regularizer, as_regularizer
 from .base import GeomOptimizer, InvalidHyperparameterError, check_sgd_momentum_options
 
 __all__ = ["Relaxed", "NumpyFallbackWarning", "torch_relaxed_lmo"]
@@ -40,11 +40,7 @@ class NumpyFallbackWarning(UserWarning):
 
 
 def _resolve(V) -> Regularizer:
-    if isinstance(V, str):
-        V = builtin_regularizer(V)
-    if not isinstance(V, Regularizer):
-        raise InvalidHyperparameterError(
-            f"regularizer must be a geomrelax Regularizer or a built-in name, got {type(V).__name__}")
+    V = as_regularizer(V)
     if not V.strongly_convex and not V.bounded:
         raise InvalidHyperparameterError(
             f"regularizer {V.name!r} is neither strongly convex nor has a bounded domain: no relaxed LMO")
@@ -83,6 +79,8 @@ class Relaxed(GeomOptimizer):
     (a spectral V needs one SVD per matrix anyway).
     """
 
+    _pickled_attributes = ("regularizer", "_warned_fallback")
+
     def __init__(self, params, regularizer, tau, lr=1e-3, momentum=0.9, dampening=0.0, nesterov=False,
                  weight_decay=0.0, *, maximize=False, foreach=None, nonfinite="raise"):
         self.regularizer = _resolve(regularizer)
@@ -110,6 +108,9 @@ class Relaxed(GeomOptimizer):
     def _init_state(self, group, p, state):
         pass  # b_1 = g_1: the buffer is created at the first step
 
+    def _state_spec(self, group, p):
+        return {"momentum_buffer": (False, p.dtype)}
+
     def _state_bound(self, group, prev, gmax):
         beta = group["momentum"]
         if beta == 0:
@@ -130,28 +131,27 @@ class Relaxed(GeomOptimizer):
         tau = g["tau"](step) if callable(g["tau"]) else g["tau"]
         return check_tau(tau, allow_inf=False)
 
-    def _update(self, group, params, grads, states, step):
-        gi = next(i for i, g in enumerate(self.param_groups) if g is group)
-        tau = self.tau_at(gi, step)
+    def _plan(self, group, params, grads, states, step, ctx):
+        """The new buffers and directions d_tau(u) of every parameter, checked finite; nothing is written
+        (a user formula may fail or return NaN)."""
+        tau = self.tau_at(ctx.gi, step)
         beta, damp = group["momentum"], group["dampening"]
-        lr, wd = group["lr"], group["weight_decay"]
-        news = []
-        for p, g, st in zip(params, grads, states):
+        plan = []
+        for g, st in zip(grads, states):
             g = -g if group["maximize"] else g
             b, u = U.softsignum_direction(g, st.get("momentum_buffer"), beta, damp, group["nesterov"])
-            d = torch_relaxed_lmo(self.regularizer, u, tau, self._fallback)
-            news.append((b, d))
+            plan.append((b, torch_relaxed_lmo(self.regularizer, u, tau, self._fallback)))
         # one reduction over all directions, before anything is written
-        ds = [d for _, d in news]
-        dmax = torch.stack([torch.linalg.vector_norm(d, math.inf).to(torch.float64) for d in ds]).max()
-        if not math.isfinite(float(dmax)):
-            bad = [i for i, d in enumerate(ds) if not bool(torch.isfinite(d).all())]
-            ids = {id(q): pi for pi, q in enumerate(group["params"])}
-            names = "; ".join(self.param_name(gi, ids[id(params[i])]) if id(params[i]) in ids
-                              else f"parameter {i} of those with a gradient" for i in bad)
+        if not math.isfinite(float(self._group_maxabs([d for _, d in plan]))):
+            names = "; ".join(self.param_name(ctx.gi, pi) for pi, (_, d) in zip(ctx.index, plan)
+                              if not bool(torch.isfinite(d).all()))
             raise NonFiniteError(f"Relaxed: grad V* of regularizer {self.regularizer.name!r} at tau={tau} returned "
                                  f"non-finite entries for {names}. Nothing was changed.")
-        for p, st, (b, d) in zip(params, states, news):
+        return plan
+
+    def _update(self, group, params, grads, states, step, ctx):
+        lr, wd = self.hyper(group, "lr"), group["weight_decay"]
+        for p, st, (b, d) in zip(params, states, ctx.plan):
             if b is not None:
                 if "momentum_buffer" in st:
                     st["momentum_buffer"].copy_(b)

@@ -12,7 +12,14 @@ step k = 1, 2, ... of its group, with g the gradient (-g when ``maximize``) and 
 The temperatures tau_j come from :func:`geomrelax.schedule.temperature_schedule` with
 psi(x) = x / sqrt(1 + x^2), fitted once, at step K_s + 1, to all singular values of the raw
 gradients of the group at that step; j >= K = transition_iters keeps the last tau, so a run longer
-than planned goes on at that temperature. Without sign_iters/transition_iters (or in :class:`Muon`)
+than planned goes on at that temperature. If every gradient of the group is zero at that step the
+fit waits for the first step with a non-zero gradient (zero data carry no scale); until then the
+steps keep the Muon map, and j stays tied to the step count (:func:`geomrelax.schedule.fit_transition`).
+
+The fit's medians: for an even count the default takes the mean of the two middle values
+(np.median, the statistically usual choice); the official code's torch.median takes the lower one,
+which moves the temperatures by about 2e-3 relative. ``schedule_median="lower"`` reproduces the
+official schedule, and it is the default with ``spectral_map="official"`` (the reproduction setting). Without sign_iters/transition_iters (or in :class:`Muon`)
 there is no transition. The keyword names and defaults are those of the official code
 (lr 0.02, momentum 0.95, weight_decay 0, eps 1e-4, newton_iters 10, tmax 1e9).
 
@@ -23,6 +30,7 @@ Differences from the official code, on purpose:
   decades of singular values); ``"official"`` reproduces the coupled Newton-Schulz of the official
   code (5 bfloat16 steps, 31% to 78% off), ``"exact"`` is the SVD formula;
 - NS5 runs in float32 on CPUs (bfloat16 on CUDA), see ``ns_dtype``;
+- the schedule's medians average the two middle values (see above; ``schedule_median``);
 - a non-finite gradient raises NonFiniteError naming the parameter before anything is modified;
 - parameters without a gradient are skipped (torch convention; the official code steps them with
   a zero gradient, which keeps moving them along the decaying momentum);
@@ -36,11 +44,14 @@ momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn=None or "origin
 parameters (both skip parameters without a gradient). torch's defaults differ: lr 1e-3,
 weight_decay 0.1, bfloat16 NS5 on every device; it refuses N-D parameters and has no maximize.
 
-Built on :class:`geomrelax.optim.base.GeomOptimizer`: per parameter ``momentum_buffer``; per
-group ``step`` (the group's step count) and ``schedule`` (the temperatures as a tuple of floats,
-None before the fit), so state_dict() round-trips and the continuation is bitwise the same run;
-gradients are checked for NaN/inf before anything changes (NonFiniteError naming the parameter,
-or ``nonfinite="skip"``), and the step that fits the schedule runs as a transaction.
+The formulas (momentum, Nesterov input, scale, NS5) are those of :mod:`geomrelax.updates`, shared
+with the numpy reference :mod:`geomrelax.reference.softmuon`. Built on
+:class:`geomrelax.optim.base.GeomOptimizer`: per parameter ``momentum_buffer``; per group ``step``
+(the group's step count) and ``schedule`` (the temperatures as a tuple of floats, None before the
+fit), so state_dict() round-trips and the continuation is bitwise the same run. Gradients are
+checked for NaN/inf before anything changes (NonFiniteError naming the parameter, or
+``nonfinite="skip"``); the schedule fit and every direction (new momentum and map output, checked
+finite) are computed for all parameters before the first write.
 """
 
 from __future__ import annotations
@@ -49,7 +60,10 @@ import math
 
 import torch
 
-from ..errors import GeomrelaxError
+from .. import updates as U
+from ..errors import NonFiniteError
+from ..robust_fit import MEDIANS
+from ..schedule import fit_pending, fit_transition, tau_at, transition_index
 from .base import GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real
 from .spectral_maps import METHODS, NS5_COEFFICIENTS, NS5_EPS, newton_schulz5, smoothed_polar
 
@@ -70,6 +84,8 @@ class SoftMuon(GeomOptimizer):
     sign_iters, transition_iters : K_s and K; both or neither (neither: Muon).
     eps, newton_iters, tmax : the schedule (saturation level, Newton polishing steps, upper clamp;
         tmax None or inf: no clamp).
+    schedule_median : 'mean' or 'lower' (torch.median, the official code's); None: 'lower' with
+        spectral_map='official', else 'mean'.
     spectral_map : 'minimax' (default), 'exact' or 'official' (see spectral_maps).
     map_steps, map_dtype : steps and dtype of the transition map (None: the map's defaults, except
         that 'official' uses ns_steps steps, as the official code does).
@@ -80,10 +96,12 @@ class SoftMuon(GeomOptimizer):
         either way nothing changes (geomrelax.optim.base).
     """
 
+    _late_options = ("schedule_median",)
+
     def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0, sign_iters=None,
                  transition_iters=None, eps=1e-4, newton_iters=10, tmax=1e9, spectral_map="minimax",
                  map_steps=None, map_dtype=None, ns_coefficients=NS5_COEFFICIENTS, ns_steps=5, ns_eps=NS5_EPS,
-                 ns_dtype=None, maximize=False, nonfinite="raise"):
+                 ns_dtype=None, maximize=False, nonfinite="raise", schedule_median=None):
         if (sign_iters is None) != (transition_iters is None):
             raise InvalidHyperparameterError(
                 f"sign_iters and transition_iters go together (both for a transition, neither for Muon), "
@@ -95,7 +113,8 @@ class SoftMuon(GeomOptimizer):
                         sign_iters=sign_iters, transition_iters=transition_iters, eps=eps,
                         newton_iters=newton_iters, tmax=tmax, spectral_map=spectral_map, map_steps=map_steps,
                         map_dtype=map_dtype, ns_coefficients=tuple(ns_coefficients), ns_steps=ns_steps,
-                        ns_eps=ns_eps, ns_dtype=ns_dtype, maximize=maximize, nonfinite=nonfinite)
+                        ns_eps=ns_eps, ns_dtype=ns_dtype, maximize=maximize, nonfinite=nonfinite,
+                        schedule_median=schedule_median)
         super().__init__(params, defaults)
 
     # -- options ---------------------------------------------------------------------------------------
@@ -120,7 +139,9 @@ class SoftMuon(GeomOptimizer):
         check_real("eps", group["eps"], low=0.0, high=1.0, low_open=True, high_open=True)
         check_int("newton_iters", group["newton_iters"], low=1)
         if group["tmax"] is not None:
-            check_real("tmax", group["tmax"], low=1.0)
+            check_real("tmax", group["tmax"], low=1.0, allow_inf=True)
+        if group["schedule_median"] is not None:
+            check_choice("schedule_median", group["schedule_median"], MEDIANS)
         if group["sign_iters"] is not None:
             check_int("sign_iters", group["sign_iters"], low=0)
             check_int("transition_iters", group["transition_iters"], low=1)
@@ -145,12 +166,8 @@ class SoftMuon(GeomOptimizer):
     def _init_state(self, group, p, state):
         state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _check_loaded_state(self, group, p, state):
-        buf = state.get("momentum_buffer")
-        if buf is None or buf.shape != p.shape:
-            raise GeomrelaxError(
-                f"loaded momentum_buffer has shape {None if buf is None else tuple(buf.shape)}, the parameter "
-                f"{tuple(p.shape)}")
+    def _state_spec(self, group, p):
+        return {"momentum_buffer": (True, p.dtype)}
 
     def _state_bound(self, group, prev, gmax):
         # |M| <= max(prev, gmax) (a convex combination); u likewise. The maps normalise by
@@ -162,44 +179,32 @@ class SoftMuon(GeomOptimizer):
             bound = max(bound, gmax * gmax * numel)
         return bound
 
-    def _needs_transaction(self, group, step):
-        return self._is_schedule_step(group, step)
-
-    def _is_schedule_step(self, group, step):
-        return group["sign_iters"] is not None and step > group["sign_iters"] and group["schedule"] is None
-
     # -- read-only helpers ----------------------------------------------------------------------------
     def phase(self, group: int = 0) -> str:
         """'muon' or 'transition': the phase of the next step of param group ``group``."""
         g = self.param_groups[group]
-        return self._phase(g, g["step"] + 1)
+        return "muon" if transition_index(g["step"] + 1, g["sign_iters"]) is None else "transition"
 
     def current_tau(self, group: int = 0):
         """The temperature of the next step (None in the Muon phase or before the schedule is fitted)."""
         g = self.param_groups[group]
-        if self.phase(group) == "muon" or g["schedule"] is None:
-            return None
-        return self._tau(g, g["step"] + 1)
+        return tau_at(g["schedule"], g["step"] + 1, g["sign_iters"])
 
     @staticmethod
-    def _phase(group, step) -> str:
-        return "transition" if group["sign_iters"] is not None and step > group["sign_iters"] else "muon"
-
-    @staticmethod
-    def _tau(group, step):
-        sched = group["schedule"]
-        return float(sched[min(step - group["sign_iters"] - 1, len(sched) - 1)])
+    def median(group) -> str:
+        """The schedule fit's median rule of ``group`` ('lower' for the official map unless set)."""
+        m = group["schedule_median"]
+        if m is None:
+            m = "lower" if group["spectral_map"] == "official" else "mean"
+        return m
 
     # -- the step --------------------------------------------------------------------------------------
-    @staticmethod
-    def _fit_schedule(group, grads):
-        from ..schedule import temperature_schedule
-
-        z = torch.cat([torch.linalg.svdvals(g.detach().reshape(g.shape[0], -1).to(torch.float64)).cpu()
-                       for g in grads])
-        sched = temperature_schedule(z.numpy(), group["transition_iters"], eps=group["eps"],
-                                     newton_iters=group["newton_iters"], tmax=group["tmax"], psi="algebraic")
-        return tuple(float(t) for t in sched.taus)
+    def _fit_schedule(self, group, grads, gi):
+        """The temperatures from all singular values of the raw gradients (None while they are all 0)."""
+        z = torch.cat([torch.linalg.svdvals(U.as_matrix(g.detach()).to(torch.float64)).cpu() for g in grads])
+        return fit_transition(z.numpy(), group["transition_iters"], eps=group["eps"],
+                              newton_iters=group["newton_iters"], tmax=group["tmax"], psi="algebraic",
+                              median=self.median(group), who=f"{type(self).__name__}: param group {gi}")
 
     def _direction(self, group, u, tau):
         if tau is None:
@@ -210,22 +215,38 @@ class SoftMuon(GeomOptimizer):
             steps = group["ns_steps"]  # the official code runs its map with ns_steps steps
         return smoothed_polar(u, tau, group["spectral_map"], steps=steps, dtype=group["map_dtype"])
 
-    def _update(self, group, params, grads, states, step):
-        if self._is_schedule_step(group, step):
-            # fitted to the raw gradients of this step; in a transaction (the base restores the group on failure)
-            group["schedule"] = self._fit_schedule(group, grads)
-        tau = self._tau(group, step) if self._phase(group, step) == "transition" else None
-        beta, lr, wd = group["momentum"], group["lr"], group["weight_decay"]
+    def _plan(self, group, params, grads, states, step, ctx):
+        """The new momenta and directions of every parameter, checked finite; nothing is written."""
+        if fit_pending(group["schedule"], step, group["sign_iters"]):
+            # fitted to the raw gradients of this step (the base restores the group if the step fails)
+            group["schedule"] = self._fit_schedule(group, grads, ctx.gi)
+        tau = tau_at(group["schedule"], step, group["sign_iters"])
+        beta = self.hyper(group, "momentum")
+        plan = []
         for p, grad, state in zip(params, grads, states):
             g = -grad if group["maximize"] else grad
-            buf = state["momentum_buffer"]
-            buf.lerp_(g, 1 - beta)
-            u = g.lerp(buf, beta) if group["nesterov"] else buf  # a new tensor: the gradient is not written
-            U = u.reshape(u.shape[0], -1)
-            D = self._direction(group, U, tau)
-            rows, cols = U.shape
-            p.mul_(1 - lr * wd)
-            p.add_(D.reshape(p.shape), alpha=-(lr * math.sqrt(max(1.0, rows / cols))))
+            buf = state.get("momentum_buffer")
+            M = U.muon_momentum(torch.zeros_like(p) if buf is None else buf, g, beta)
+            u = U.muon_input(g, M, beta, group["nesterov"])  # a new tensor: the gradient is not written
+            plan.append((M, self._direction(group, U.as_matrix(u), tau)))
+        dmax = float(self._group_maxabs([D for _, D in plan]))
+        if not math.isfinite(dmax):
+            bad = [self.param_name(ctx.gi, pi) for pi, (_, D) in zip(ctx.index, plan)
+                   if not bool(torch.isfinite(D).all())]
+            where = "the Muon map" if tau is None else f"the {group['spectral_map']!r} map at tau={tau:.4g}"
+            raise NonFiniteError(f"{type(self).__name__}: {where} returned non-finite entries for "
+                                 f"{'; '.join(bad)}. Nothing was changed.")
+        return plan
+
+    def _update(self, group, params, grads, states, step, ctx):
+        lr, wd = self.hyper(group, "lr"), self.hyper(group, "weight_decay")
+        for p, state, (M, D) in zip(params, states, ctx.plan):
+            if "momentum_buffer" in state:
+                state["momentum_buffer"].copy_(M)
+            else:
+                state["momentum_buffer"] = M
+            rows, cols = D.shape[-2:]
+            p.copy_(U.muon_update(p, D, lr, wd, U.muon_scale(rows, cols)))
 
 
 class Muon(SoftMuon):

@@ -13,6 +13,11 @@ group. The temperatures tau_0 >= ... >= tau_{K-1} in [1, tmax] come from
 u over the group; they are kept in the param group (``group['schedule']``, a tuple of floats)
 so that state_dict / load_state_dict continue a run bitwise. The schedule step itself runs on
 copies of the group's parameters and buffers (once per run), so that a failing fit changes nothing.
+If u is all zero at that step (the step is then a no-op for every temperature: psi(tau 0) = 0) the
+fit waits for the first step with a non-zero u, and j stays tied to the step count
+(:func:`geomrelax.schedule.fit_transition`). The fit's medians average the two middle values for an
+even count (np.median); ``schedule_median="lower"`` takes the lower one, as the official code's
+torch.median (about 2e-3 relative on the temperatures).
 
 Differences from the official code (brain-lab-research/softsign, softsignum.py), all deliberate:
 - past step K_s + K the last temperature is kept (the official code raises IndexError);
@@ -42,14 +47,12 @@ import warnings
 import torch
 
 from .. import updates as U
+from ..robust_fit import MEDIANS
+from ..schedule import ScheduleCollapseWarning, fit_pending, fit_transition, tau_at, transition_index
 from .base import (GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real,
                    check_sgd_momentum_options)
 
 __all__ = ["SoftSignum", "Signum", "ScheduleCollapseWarning"]
-
-
-class ScheduleCollapseWarning(UserWarning):
-    """The temperature schedule has at most two distinct values: the transition is a switch."""
 
 
 _FUSED_CACHE: dict = {}
@@ -95,15 +98,17 @@ class SoftSignum(GeomOptimizer):
     tmax=20.0 (None: no upper clamp), sign_norm=False, normalized=False, maximize=False,
     foreach=None. Additions: alpha_sign (if given, the total budget K_s + K is split as
     K_s = round(alpha_sign (K_s + K)); constructor only), psi ("tanh" or "algebraic"),
-    fused (compiled kernel), nonfinite ("raise" or "skip").
+    fused (compiled kernel), nonfinite ("raise" or "skip"), schedule_median ("mean" or "lower", the
+    official code's torch.median).
     """
 
     _has_transition = True
+    _late_options = ("schedule_median",)
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                  sign_iters=9000, transition_iters=1000, alpha_sign=None, eps=1e-4, newton_iters=10,
                  tmax=20.0, psi="tanh", normalized=False, sign_norm=False, *, maximize=False, foreach=None,
-                 fused=None, nonfinite="raise"):
+                 fused=None, nonfinite="raise", schedule_median="mean"):
         if alpha_sign is not None:
             a = check_real("alpha_sign", alpha_sign, low=0.0, high=1.0)
             total = check_int("sign_iters", sign_iters) + check_int("transition_iters", transition_iters)
@@ -117,7 +122,7 @@ class SoftSignum(GeomOptimizer):
                         nesterov=nesterov, sign_iters=sign_iters, transition_iters=transition_iters, eps=eps,
                         newton_iters=newton_iters, tmax=tmax, psi=psi, normalized=normalized,
                         sign_norm=sign_norm, maximize=maximize, foreach=foreach, fused=fused,
-                        nonfinite=nonfinite)
+                        nonfinite=nonfinite, schedule_median=schedule_median)
         super().__init__(params, defaults)
 
     # -- options ---------------------------------------------------------------------------------
@@ -141,8 +146,9 @@ class SoftSignum(GeomOptimizer):
             check_real("eps", group["eps"], low=0.0, high=1.0, low_open=True, high_open=True)
             check_int("newton_iters", group["newton_iters"], low=1)
             if group["tmax"] is not None:
-                check_real("tmax", group["tmax"], low=1.0)
+                check_real("tmax", group["tmax"], low=1.0, allow_inf=True)
             check_choice("psi", group["psi"], U.PSI_KINDS)
+            check_choice("schedule_median", group["schedule_median"], MEDIANS)
             sched = group.get("schedule")
             if sched is not None and len(sched) != group["transition_iters"]:
                 raise InvalidHyperparameterError(
@@ -155,6 +161,9 @@ class SoftSignum(GeomOptimizer):
     def _init_state(self, group, p, state):
         pass  # the momentum buffer is created at the first step (b_1 = g_1)
 
+    def _state_spec(self, group, p):
+        return {"momentum_buffer": (False, p.dtype)}
+
     def _state_bound(self, group, prev, gmax):
         beta = group["momentum"]
         if beta == 0:
@@ -164,77 +173,55 @@ class SoftSignum(GeomOptimizer):
             bound = max(b, gmax + beta * b) if group["nesterov"] else b
         if group["sign_norm"]:
             numel = sum(p.numel() for p in group["params"])
-            bound = max(bound, group["lr"] * math.sqrt(numel) * bound)
+            bound = max(bound, self.hyper(group, "lr") * math.sqrt(numel) * bound)
         return bound
 
     def _needs_transaction(self, group, step):
         return self._is_schedule_step(group, step)
 
+    def _sign_iters(self, group):
+        """K_s, or None without a transition (Signum)."""
+        return group["sign_iters"] if self._has_transition else None
+
     def _is_schedule_step(self, group, step):
-        return self._has_transition and step > group["sign_iters"] and group["schedule"] is None
+        return fit_pending(group.get("schedule"), step, self._sign_iters(group))
 
     # -- read-only helpers ----------------------------------------------------------------------
     def phase(self, group: int = 0) -> str:
         """'sign' or 'transition': the phase of the next step of param group ``group``."""
         g = self.param_groups[group]
-        return "transition" if self._has_transition and g["step"] + 1 > g["sign_iters"] else "sign"
+        return "sign" if transition_index(g["step"] + 1, self._sign_iters(g)) is None else "transition"
 
     def current_tau(self, group: int = 0):
         """The temperature of the next step (None in the sign phase or before the schedule exists)."""
         g = self.param_groups[group]
-        if self.phase(group) == "sign" or g["schedule"] is None:
-            return None
-        return self._tau(g, g["step"] + 1)
-
-    @staticmethod
-    def _tau(group, step):
-        j = step - group["sign_iters"] - 1
-        sched = group["schedule"]
-        return float(sched[min(j, len(sched) - 1)])
+        return tau_at(g.get("schedule"), g["step"] + 1, self._sign_iters(g))
 
     # -- the step --------------------------------------------------------------------------------
-    def _fit_schedule(self, group, us):
-        from ..schedule import temperature_schedule
-
+    def _fit_schedule(self, group, us, gi):
         z = torch.cat([u.detach().reshape(-1) for u in us])
-        gi = next(i for i, g in enumerate(self.param_groups) if g is group)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sched = temperature_schedule(z, group["transition_iters"], eps=group["eps"],
-                                         newton_iters=group["newton_iters"], tmax=group["tmax"], psi=group["psi"])
-        taus = tuple(float(t) for t in sched.taus)
-        collapsed = group["transition_iters"] >= 3 and len(set(taus)) <= 2
-        for w in caught:
-            if collapsed and "collapse" in str(w.message):
-                continue
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if collapsed:
-            warnings.warn(
-                f"{type(self).__name__}: param group {gi}: the temperature schedule collapsed to "
-                f"{len(set(taus))} distinct value(s) (tau from {taus[0]:.4g} to {taus[-1]:.4g}, tmax="
-                f"{group['tmax']}, median |u| scale s={sched.s:.3g}), so the transition is a switch, not "
-                "smooth. Pass tmax=None (no clamp) or a larger tmax to get a smooth transition; the "
-                "official default tmax=20 is kept for reproduction.", ScheduleCollapseWarning, stacklevel=4)
-        return taus
+        return fit_transition(z, group["transition_iters"], eps=group["eps"], newton_iters=group["newton_iters"],
+                              tmax=group["tmax"], psi=group["psi"], median=group["schedule_median"],
+                              who=f"{type(self).__name__}: param group {gi}")
 
-    def _update(self, group, params, grads, states, step):
+    def _update(self, group, params, grads, states, step, ctx):
         if self._is_schedule_step(group, step):
-            return self._update_eager(group, params, grads, states, step)
+            return self._update_eager(group, params, grads, states, step, ctx.gi)
         if step > 1 and group["fused"] and not _FUSED_BROKEN:
             return self._update_fused(group, params, grads, states, step)
         if self.use_foreach(group, params):
             return self._update_foreach(group, params, grads, states, step)
-        return self._update_eager(group, params, grads, states, step)
+        return self._update_eager(group, params, grads, states, step, ctx.gi)
 
     def _phase_args(self, group, step):
-        sign_phase = not self._has_transition or step <= group["sign_iters"]
-        tau = None if sign_phase else self._tau(group, step)
-        return sign_phase, tau
+        """(sign step?, tau): a sign step in the sign phase and while the fit waits for data."""
+        tau = tau_at(group.get("schedule"), step, self._sign_iters(group))
+        return tau is None, tau
 
-    def _update_eager(self, group, params, grads, states, step):
+    def _update_eager(self, group, params, grads, states, step, gi=0):
         """The reference: updates.py formulas per tensor (out of place), then copied in."""
         beta, damp, nesterov = group["momentum"], group["dampening"], group["nesterov"]
-        lr, wd = group["lr"], group["weight_decay"]
+        lr, wd = self.hyper(group, "lr"), group["weight_decay"]
         whole_group = group["normalized"] or group["sign_norm"] or self._is_schedule_step(group, step)
 
         def direction(g, st):
@@ -263,7 +250,7 @@ class SoftSignum(GeomOptimizer):
         lr_eff = U.effective_lr(lr, U.group_norm(us) if group["normalized"] or group["sign_norm"] else 0.0,
                                 group["normalized"], group["sign_norm"])
         if self._is_schedule_step(group, step):
-            group["schedule"] = self._fit_schedule(group, us)
+            group["schedule"] = self._fit_schedule(group, us, gi)
         sign_phase, tau = self._phase_args(group, step)
         for p, st, (b, u) in zip(params, states, bus):
             commit(p, st, b, u, lr_eff, sign_phase, tau)
@@ -271,7 +258,7 @@ class SoftSignum(GeomOptimizer):
     def _update_foreach(self, group, params, grads, states, step):
         """torch._foreach_* in place: a few passes over all tensors, no per-tensor Python work."""
         beta, damp, nesterov = group["momentum"], group["dampening"], group["nesterov"]
-        lr, wd = group["lr"], group["weight_decay"]
+        lr, wd = self.hyper(group, "lr"), group["weight_decay"]
         gs = torch._foreach_neg(grads) if group["maximize"] else list(grads)
         if beta != 0:
             old = [i for i, st in enumerate(states) if "momentum_buffer" in st]
@@ -319,7 +306,8 @@ class SoftSignum(GeomOptimizer):
             for lst, item in zip(batch, (p.view(-1), g.view(-1), b, p, g, st)):
                 lst.append(item)
         for (dev, dtype), (ps, gs, bs, p_orig, g_orig, sts) in batches.items():
-            vals = (group["lr"], 1.0 - group["lr"] * group["weight_decay"], beta, 1.0 - damp,
+            lr = self.hyper(group, "lr")
+            vals = (lr, 1.0 - lr * group["weight_decay"], beta, 1.0 - damp,
                     1.0 if tau is None else tau)
             scalars = [torch.tensor(v, dtype=torch.float64, device=dev) for v in vals]
             try:
@@ -353,12 +341,3 @@ class Signum(SoftSignum):
 
     def _init_group_state(self, group):
         pass
-
-    def _is_schedule_step(self, group, step):
-        return False
-
-    def phase(self, group: int = 0) -> str:
-        return "sign"
-
-    def current_tau(self, group: int = 0):
-        return None

@@ -58,11 +58,10 @@ import numbers
 import numpy as np
 import torch
 
+from .. import updates as U
 from ..errors import GeomrelaxError
 from ..lmo import check_tau
-
-NS5_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
-NS5_EPS = 1e-7
+from ..updates import NS5_COEFFICIENTS, NS5_EPS
 MINIMAX_STEPS = 7
 MINIMAX_FLOOR = 3e-4
 OFFICIAL_STEPS = 5
@@ -134,7 +133,8 @@ def newton_schulz5(G, steps: int = 5, coefficients=NS5_COEFFICIENTS, dtype=None,
     1 on purpose), smaller ones are only multiplied by about a^5 = 490.
 
     X <- G / max(||G||_F, eps) (transposed when rows > cols), then ``steps`` times
-    A = X X^T, X <- a X + (b A + c A^2) X. The two updates use fused addmm exactly as
+    A = X X^T, X <- a X + (b A + c A^2) X (:func:`geomrelax.updates.newton_schulz5`, the one
+    implementation, shared with the numpy reference). The two updates use fused addmm exactly as
     torch.optim.Muon does, so in the same dtype the result is bitwise that of torch.optim.Muon
     (the official SoftMuon code writes X / (||X||_F + 1e-7) and unfused products: the same
     numbers up to the rounding of the fused products). ``dtype=None`` picks bfloat16 on CUDA and
@@ -146,29 +146,8 @@ def newton_schulz5(G, steps: int = 5, coefficients=NS5_COEFFICIENTS, dtype=None,
         raise GeomrelaxError(f"coefficients must be three finite numbers (a, b, c), got {coefficients!r}")
     if not (isinstance(eps, numbers.Real) and eps > 0):
         raise GeomrelaxError(f"eps must be a number > 0, got {eps!r}")
-    a, b, c = (float(v) for v in coefficients)
     dtype = default_dtype(G.device, "ns5") if dtype is None else _check_dtype(dtype)
-    X = G.to(dtype)
-    transposed = X.size(-2) > X.size(-1)
-    if transposed:
-        X = X.mT
-    if X.ndim == 2:
-        # a full reduction, as torch.optim.Muon does (a per-axis one may round differently in bf16)
-        X = X / X.norm().clamp(min=eps)
-        for _ in range(steps):
-            A = X @ X.T
-            B = torch.addmm(A, A, A, beta=b, alpha=c)
-            X = torch.addmm(X, B, X, beta=a)
-    else:
-        batch = X.shape[:-2]
-        X = X.reshape(-1, *X.shape[-2:])
-        X = X / X.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
-        for _ in range(steps):
-            A = X @ X.mT
-            B = torch.baddbmm(A, A, A, beta=b, alpha=c)
-            X = torch.baddbmm(X, B, X, beta=a)
-        X = X.reshape(*batch, *X.shape[-2:])
-    return X.mT if transposed else X
+    return U.newton_schulz5(G.to(dtype), steps, coefficients, eps)
 
 
 # -- the smoothed polar map -------------------------------------------------------------------------

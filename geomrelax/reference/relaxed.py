@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import updates as U
 from ..lmo import check_tau, relaxed_lmo
-from ..regularizers import regularizer as builtin_regularizer
+from ..regularizers import as_regularizer
 from .softsignum import _as_list
 
 __all__ = ["relaxed_init", "relaxed_step", "relaxed_direction"]
@@ -26,7 +26,7 @@ def relaxed_init() -> dict:
 
 def relaxed_direction(V, u, tau) -> np.ndarray:
     """d_tau(u) for a parameter-shaped array u (flattened or matricised as V needs)."""
-    V = builtin_regularizer(V) if isinstance(V, str) else V
+    V = as_regularizer(V)
     u = np.asarray(u, dtype=np.float64)
     x = u.reshape(-1) if V.event_ndim == 1 else (u.reshape(u.shape[0], -1) if u.ndim > 2 else u)
     return np.asarray(relaxed_lmo(V, x, tau)).reshape(u.shape)

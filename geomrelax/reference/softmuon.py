@@ -1,6 +1,7 @@
-"""Numpy reference (float64) of Muon and SoftMuon, one step at a time.
+"""Numpy reference (float64) of Muon and SoftMuon: one param group, one step at a time.
 
-Step k = 1, 2, ... on a parameter theta with gradient g (-g when maximizing), momentum M_0 = 0:
+The formulas are those of :mod:`geomrelax.updates` (shared with the torch optimizer), step k = 1, 2, ...
+with g the gradient (-g when maximizing) and M_0 = 0:
 
     M_k = beta M_{k-1} + (1 - beta) g_k
     u_k = (1 - beta) g_k + beta M_k          (Nesterov; u_k = M_k without)
@@ -9,100 +10,83 @@ Step k = 1, 2, ... on a parameter theta with gradient g (-g when maximizing), mo
         = U_k (U_k^T U_k + tau_j^-2 I)^{-1/2}   (k > K_s, j = k - K_s - 1, the transition)
     theta_k = (1 - lr wd) theta_{k-1} - lr sqrt(max(1, rows/cols)) D_k
 
-tau_j comes from the temperature schedule (psi algebraic) fitted once, at step K_s + 1, to all
-singular values of the raw gradients of that step; j >= K keeps the last tau. The transition map
-here is the exact one (SVD); Muon is SoftMuon without a transition. NS5 is the quintic
-Newton-Schulz iteration X <- X / max(||X||_F, eps), then ``steps`` times X <- a X + (b A + c A^2) X
-with A = X X^T (on the transposed matrix when rows > cols).
+tau_j comes from the temperature schedule (psi algebraic) fitted once, at the first transition step
+whose gradients are not all zero, to all singular values of the raw gradients of that step; j >= K
+keeps the last tau (:mod:`geomrelax.schedule`, the run's two phases). The transition map here is the
+exact one (SVD); Muon is SoftMuon without sign_iters / transition_iters.
+
+Usage, as the other references::
+
+    state = softmuon_init()
+    for k in range(steps):
+        thetas, state = softmuon_step(thetas, grads_k, state, lr=..., sign_iters=..., transition_iters=...)
+
+``state`` is {'step': int, 'momentum_buffer': list of arrays or None, 'schedule': tuple or None};
+inputs are not modified.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from .. import updates as U
 from ..errors import GeomrelaxError
+from ..schedule import fit_pending, fit_transition, tau_at
 from ..spectral import smoothed_polar
+from .softsignum import _as_list
 
-NS5_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
-
-__all__ = ["NS5_COEFFICIENTS", "as_matrix", "muon_direction", "ns5", "run_softmuon", "softmuon_schedule",
-           "softmuon_step"]
+__all__ = ["softmuon_direction", "softmuon_init", "softmuon_schedule", "softmuon_step"]
 
 
-def as_matrix(x) -> np.ndarray:
-    """The (rows, cols) = (shape[0], prod(shape[1:])) view used for N-D parameters (conv filters)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim < 2:
-        raise GeomrelaxError(f"SoftMuon acts on parameters with ndim >= 2, got shape {x.shape}")
-    return x.reshape(x.shape[0], -1)
+def softmuon_init() -> dict:
+    return {"step": 0, "momentum_buffer": None, "schedule": None}
 
 
-def ns5(G, steps: int = 5, coefficients=NS5_COEFFICIENTS, eps: float = 1e-7) -> np.ndarray:
-    """Muon's quintic Newton-Schulz iteration in float64 (a 2-D array)."""
-    a, b, c = coefficients
-    X = np.asarray(G, dtype=np.float64)
-    transposed = X.shape[0] > X.shape[1]
-    if transposed:
-        X = X.T
-    X = X / max(np.linalg.norm(X), eps)
-    for _ in range(steps):
-        A = X @ X.T
-        X = a * X + (b * A + c * A @ A) @ X
-    return X.T if transposed else X
+def _matrix(x) -> np.ndarray:
+    if np.ndim(x) < 2:
+        raise GeomrelaxError(f"SoftMuon acts on parameters with ndim >= 2, got shape {np.shape(x)}")
+    return U.as_matrix(x)
 
 
-def muon_direction(u, tau=None, *, ns_steps: int = 5, ns_coefficients=NS5_COEFFICIENTS) -> np.ndarray:
-    """sqrt(max(1, rows/cols)) times NS5(U) (tau None) or the exact smoothed polar map of U, in u's shape."""
-    U = as_matrix(u)
-    rows, cols = U.shape
-    D = ns5(U, ns_steps, ns_coefficients) if tau is None else smoothed_polar(U, tau, method="svd")
-    return (math.sqrt(max(1.0, rows / cols)) * D).reshape(np.shape(u))
+def softmuon_direction(u, tau=None, *, ns_steps: int = 5, ns_coefficients=U.NS5_COEFFICIENTS,
+                       ns_eps: float = U.NS5_EPS) -> np.ndarray:
+    """D: NS5 of the (rows, cols) view of u (tau None) or its exact smoothed polar map, as a matrix."""
+    m = _matrix(u)
+    if tau is None:
+        return U.newton_schulz5(m, ns_steps, ns_coefficients, ns_eps)
+    return smoothed_polar(m, tau, method="svd")
 
 
-def softmuon_step(theta, grad, buffer, *, lr, momentum=0.95, nesterov=True, weight_decay=0.0, tau=None,
-                  ns_steps=5, ns_coefficients=NS5_COEFFICIENTS, maximize=False):
-    """One step with momentum buffer ``buffer`` (beta = ``momentum``); returns (theta, buffer) as new arrays."""
-    g = -np.asarray(grad, dtype=np.float64) if maximize else np.asarray(grad, dtype=np.float64)
-    beta = momentum
-    M = beta * np.asarray(buffer, dtype=np.float64) + (1 - beta) * g
-    u = (1 - beta) * g + beta * M if nesterov else M
-    D = muon_direction(u, tau, ns_steps=ns_steps, ns_coefficients=ns_coefficients)
-    theta = (1 - lr * weight_decay) * np.asarray(theta, dtype=np.float64) - lr * D
-    return theta, M
+def softmuon_schedule(grads, transition_iters, *, eps=1e-4, newton_iters=10, tmax=1e9, median="mean"):
+    """The temperatures (a tuple) fitted to all singular values of the raw gradients, or None when all are 0."""
+    z = np.concatenate([np.linalg.svd(_matrix(g), compute_uv=False) for g in grads])
+    return fit_transition(z, transition_iters, eps=eps, newton_iters=newton_iters, tmax=tmax, psi="algebraic",
+                          median=median, who="softmuon_step")
 
 
-def softmuon_schedule(grads, transition_iters, *, eps=1e-4, newton_iters=10, tmax=1e9):
-    """The transition schedule fitted to all singular values of the raw gradients ``grads`` (psi algebraic)."""
-    from ..schedule import temperature_schedule
-
-    z = np.concatenate([np.linalg.svd(as_matrix(g), compute_uv=False) for g in grads])
-    return temperature_schedule(z, transition_iters, eps=eps, newton_iters=newton_iters, tmax=tmax, psi="algebraic")
-
-
-def run_softmuon(thetas, grad_fn, steps, *, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0,
-                 sign_iters=None, transition_iters=None, eps=1e-4, newton_iters=10, tmax=1e9,
-                 ns_steps=5, ns_coefficients=NS5_COEFFICIENTS, maximize=False):
-    """Run ``steps`` steps on a list of parameters; ``grad_fn(k, thetas)`` returns their gradients at step k.
-
-    Returns (list of the parameter lists after each step, the list of taus used (None in the Muon phase)).
-    """
-    thetas = [np.array(t, dtype=np.float64) for t in thetas]
-    moms = [np.zeros_like(t) for t in thetas]
-    history, taus, schedule = [], [], None
-    for k in range(1, steps + 1):
-        grads = [np.asarray(g, dtype=np.float64) for g in grad_fn(k, thetas)]
-        tau = None
-        if sign_iters is not None and transition_iters is not None and k > sign_iters:
-            if schedule is None:
-                schedule = softmuon_schedule(grads, transition_iters, eps=eps, newton_iters=newton_iters, tmax=tmax)
-            tau = float(schedule.tau(k - sign_iters - 1))
-        for i in range(len(thetas)):
-            thetas[i], moms[i] = softmuon_step(
-                thetas[i], grads[i], moms[i], lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
-                tau=tau, ns_steps=ns_steps, ns_coefficients=ns_coefficients, maximize=maximize,
-            )
-        history.append([t.copy() for t in thetas])
-        taus.append(tau)
-    return history, taus
+def softmuon_step(thetas, grads, state, *, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0,
+                  sign_iters=None, transition_iters=None, eps=1e-4, newton_iters=10, tmax=1e9, ns_steps=5,
+                  ns_coefficients=U.NS5_COEFFICIENTS, ns_eps=U.NS5_EPS, maximize=False, median="mean"):
+    """One SoftMuon step of a param group; returns (new thetas, new state)."""
+    if (sign_iters is None) != (transition_iters is None):
+        raise GeomrelaxError("sign_iters and transition_iters go together (both or neither)")
+    thetas = _as_list(thetas, "thetas")
+    grads = _as_list(grads, "grads")
+    if len(thetas) != len(grads):
+        raise ValueError(f"{len(thetas)} parameters but {len(grads)} gradients")
+    step = state["step"] + 1
+    schedule = state["schedule"]
+    if fit_pending(schedule, step, sign_iters):
+        schedule = softmuon_schedule(grads, transition_iters, eps=eps, newton_iters=newton_iters, tmax=tmax,
+                                     median=median)
+    tau = tau_at(schedule, step, sign_iters)
+    old = state["momentum_buffer"] or [np.zeros_like(t) for t in thetas]
+    new, bufs = [], []
+    for theta, g, buf in zip(thetas, grads, old):
+        g = -g if maximize else g
+        M = U.muon_momentum(buf, g, momentum)
+        D = softmuon_direction(U.muon_input(g, M, momentum, nesterov), tau, ns_steps=ns_steps,
+                               ns_coefficients=ns_coefficients, ns_eps=ns_eps)
+        new.append(U.muon_update(theta, D, lr, weight_decay, U.muon_scale(*D.shape)))
+        bufs.append(M)
+    return new, {"step": step, "momentum_buffer": bufs, "schedule": schedule}

@@ -7,6 +7,8 @@ The formulas are those of :mod:`geomrelax.updates` (shared with the torch optimi
     theta <- (1 - lr wd) theta - lr_eff psi(tau_j u_k)              j = k - K_s - 1 >= 0
     tau = temperature_schedule(all entries of u_{K_s+1}, K).taus,   tau_j = tau_{min(j, K-1)}
 
+(the fit waits for the first transition step whose u is not all zero: geomrelax.schedule.fit_transition).
+
 Usage::
 
     state = softsignum_init()
@@ -23,7 +25,7 @@ import numpy as np
 
 from .. import updates as U
 from ..errors import NonFiniteError
-from ..schedule import temperature_schedule
+from ..schedule import fit_pending, fit_transition, tau_at
 
 __all__ = ["softsignum_init", "softsignum_step", "signum_step"]
 
@@ -43,7 +45,7 @@ def _as_list(xs, what):
 def softsignum_step(thetas, grads, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                     nesterov=False, sign_iters=9000, transition_iters=1000, eps=1e-4, newton_iters=10,
                     tmax=20.0, psi="tanh", normalized=False, sign_norm=False, maximize=False,
-                    transition=True):
+                    transition=True, schedule_median="mean"):
     """One SoftSignum step of a param group; returns (new thetas, new state). ``transition=False``: Signum."""
     thetas = _as_list(thetas, "thetas")
     grads = _as_list(grads, "grads")
@@ -61,18 +63,18 @@ def softsignum_step(thetas, grads, state, *, lr=1e-3, momentum=0.0, dampening=0.
     unorm = U.group_norm(us) if (normalized or sign_norm) else 0.0
     lr_eff = U.effective_lr(lr, unorm, normalized, sign_norm)
     schedule = state["schedule"]
-    sign_phase = not transition or step <= sign_iters
-    if not sign_phase and schedule is None:
-        z = np.concatenate([u.reshape(-1) for u in us])
-        sched = temperature_schedule(z, transition_iters, eps=eps, newton_iters=newton_iters, tmax=tmax, psi=psi)
-        schedule = tuple(float(t) for t in sched.taus)
+    k_s = sign_iters if transition else None
+    if fit_pending(schedule, step, k_s):
+        schedule = fit_transition(np.concatenate([u.reshape(-1) for u in us]), transition_iters, eps=eps,
+                                  newton_iters=newton_iters, tmax=tmax, psi=psi, median=schedule_median,
+                                  who="softsignum_step")
+    tau = tau_at(schedule, step, k_s)
     new = []
     for theta, u in zip(thetas, us):
         theta = U.decay(theta, lr, weight_decay)
-        if sign_phase:
+        if tau is None:
             new.append(U.sign_step(theta, u, lr_eff))
         else:
-            tau = schedule[min(step - sign_iters - 1, len(schedule) - 1)]
             new.append(U.soft_step(theta, u, lr_eff, tau, psi))
     return new, {"step": step, "momentum_buffer": None if momentum == 0 else bufs, "schedule": schedule}
 
