@@ -1,0 +1,290 @@
+"""The identities of every built-in regularizer and of its spectral lift, as claims.
+
+For V on D with conjugate V* (geomrelax.regularizers, geomrelax.spectral):
+
+    fenchel-young-inequality   V(x) + V*(y) - <x, y> >= 0                       x in D, y free
+    fenchel-young-equality     V(x) + V*(y) - <x, y> = 0 and x in D at x = grad V*(y)
+    inverse-gradient           grad V*(grad V(x)) = x                           x in int D   (mu > 0)
+    conjugate-smoothness       V*(y2) <= V*(y1) + <grad V*(y1), y2 - y1> + ||y2 - y1||^2 / (2 mu)   (mu > 0)
+    support-sandwich           0 <= support(m) - V*(tau m)/tau <= V(argmax_D <m, d>)/tau   (D bounded)
+
+The last is the tau -> infinity limit of the relaxed LMO's value, with its rate. Inputs are flat
+vectors: x is mapped onto D (clip; radial for the l2 ball; singular values for spectral lifts).
+
+Rounding allowances (derived, the same logic as geomrelax.verify, whose unit TOL = 64 eps is used):
+a sum of terms t_i computed to a few ulps each is off by at most TOL * (1 + sum |t_i|); the
+rounding of the input x itself (relative eps) moves V(x) by |V(x) - V((1 - TOL) x)|, which is
+added (large near the boundary of D, where V is steep); a round trip through grad V and the
+(1/mu)-Lipschitz grad V* is off by TOL ||grad V(x)|| / mu. The regularizer API casts to float64, so these claims are decided by their
+allowance (hp_route False).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geomrelax.regularizers import BUILTIN_NAMES, BallQuadratic, SeparableRegularizer, regularizer
+from geomrelax.spectral import Spectral
+from geomrelax.verify import TOL
+
+from ..claim import Claim
+
+VECTOR_DIM = 3
+MATRIX_SHAPE = (3, 2)
+_BUDGET = 0.25
+SOURCES = {
+    "fenchel-young-inequality": "convex analysis: Fenchel-Young inequality (Rockafellar, Convex Analysis, Thm 23.5); "
+                                "the framework of Softsign (arXiv 2605.31371)",
+    "fenchel-young-equality": "convex analysis: equality case of Fenchel-Young (Rockafellar, Convex Analysis, Thm 23.5)",
+    "inverse-gradient": "convex analysis: grad V* = (grad V)^-1 for Legendre V (Rockafellar, Convex Analysis, Thm 26.5)",
+    "conjugate-smoothness": "duality of strong convexity and smoothness (Kakade, Shalev-Shwartz, Tewari 2009)",
+    "support-sandwich": "tau -> infinity limit of the relaxed LMO value (Softsign, arXiv 2605.31371, framework)",
+}
+SPECTRAL_SOURCE = "; spectral lift by Lewis' theorem (Lewis 1995, unitarily invariant matrix functions)"
+
+
+def _regularizers():
+    out = [regularizer(n) for n in BUILTIN_NAMES]
+    for n in BUILTIN_NAMES:
+        try:
+            out.append(Spectral(regularizer(n)))
+        except Exception:  # noqa: BLE001 - a base without a spectral lift simply has none
+            continue
+    return out
+
+
+def _slug(V) -> str:
+    return V.name.replace("spectral(", "spectral-").replace(")", "")
+
+
+class _Space:
+    """Shapes and the maps from flat vectors onto D (or its interior) for one regularizer."""
+
+    def __init__(self, V):
+        self.V = V
+        self.shape = MATRIX_SHAPE if V.event_ndim == 2 else (VECTOR_DIM,)
+        self.k = int(np.prod(self.shape))
+        self.axes = tuple(range(-V.event_ndim, 0))
+
+    def mat(self, z):
+        return np.asarray(z, dtype=float).reshape((-1,) + self.shape)
+
+    def onto(self, z, interior=False, V=None):
+        """z (n, *shape) mapped onto D (interior: strictly inside)."""
+        V = self.V if V is None else V
+        if isinstance(V, Spectral):
+            u, s, vt = np.linalg.svd(z, full_matrices=False)
+            s = self.onto(s, interior, V.base)
+            if interior and V.bounded:
+                s = s * (1.0 - 1e-12)  # the SVD's own rounding must not put a singular value on the edge
+            return (u * s[..., None, :]) @ vt
+        if isinstance(V, SeparableRegularizer):
+            lo, hi = V.domain.lo, V.domain.hi
+            if interior:
+                lo, hi = np.nextafter(lo, 0.0), np.nextafter(hi, 0.0)
+            return np.clip(z, lo, hi)
+        if isinstance(V, BallQuadratic):
+            r = 1.0 - 2.0 ** -40 if interior else 1.0
+            n = np.linalg.norm(z, axis=-1, keepdims=True)
+            return z * (r / np.maximum(r, n))
+        raise TypeError(f"no domain map for {V!r}")
+
+    def inner(self, a, b):
+        return np.sum(a * b, axis=self.axes)
+
+    def sumabs(self, a):
+        return np.sum(np.abs(a), axis=self.axes)
+
+    def maxabs(self, a):
+        return np.max(np.abs(a), axis=self.axes)
+
+    def sq(self, a):
+        return np.sum(a * a, axis=self.axes)
+
+    def value(self, x):
+        return np.asarray(self.V.value(x), dtype=float)
+
+    def conj(self, y):
+        return np.asarray(self.V.conj(y), dtype=float)
+
+    def sens_value(self, x):
+        d = np.abs(self.value(x) - self.value((1.0 - TOL) * x))
+        return np.where(np.isfinite(d), d, 0.0)
+
+
+
+def _draw_xy(sp: _Space):
+    def sample(rng):
+        x = rng.standard_normal(sp.k) * (1.5 if sp.V.bounded else 10.0)
+        y = rng.standard_normal(sp.k) * 10.0 ** rng.uniform(-4, 4)
+        return np.concatenate([x, y])
+    return sample
+
+
+def _draw_y(sp: _Space, n_blocks=1):
+    def sample(rng):
+        return np.concatenate([rng.standard_normal(sp.k) * 10.0 ** rng.uniform(-4, 4) for _ in range(n_blocks)])
+    return sample
+
+
+def _edges_y(sp: _Space, n_blocks=1):
+    """y at 0, tiny, at the kinks of V* (|y| = 1 for the box-quadratic and ball), huge."""
+    def edges(rng):
+        rows = []
+        for mag in (0.0, 1e-9, 1e-4, 1.0, 1.0 + 1e-9, 1.0 - 1e-9, 1e3, 1e7):
+            for _ in range(2):
+                rows.append(np.concatenate([rng.choice([-1.0, 1.0], sp.k) * mag for _ in range(n_blocks)]))
+        return np.array(rows)
+    return edges
+
+
+def fenchel_young_inequality(V) -> Claim:
+    sp = _Space(V)
+
+    def parts(Z):
+        x, y = sp.onto(sp.mat(Z[:, :sp.k])), sp.mat(Z[:, sp.k:])
+        vx, vy, xy = sp.value(x), sp.conj(y), sp.inner(x, y)
+        return x, y, vx, vy, xy
+
+    def margin(Z):
+        _, _, vx, vy, xy = parts(Z)
+        return -(vx + vy - xy)
+
+    def allowance(Z):
+        x, y, vx, vy, _ = parts(Z)
+        return TOL * (1 + np.abs(vx) + np.abs(vy) + sp.sumabs(x * y)) + sp.sens_value(x)
+
+    return Claim(id=f"identity/{_slug(V)}/fenchel-young-inequality", source=SOURCES["fenchel-young-inequality"]
+                 + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
+                 description=f"V(x) + V*(y) >= <x, y> for {V.name}", assumptions="x in D (mapped onto D), y free",
+                 sample=_draw_xy(sp), margin=margin, allowance=allowance, batched=True, hp_route=False,
+                 budget_s=_BUDGET, cost=0.2, tags=("identity", V.name, "fenchel-young"))
+
+
+def fenchel_young_equality(V) -> Claim:
+    sp = _Space(V)
+
+    def parts(Z):
+        y = sp.mat(Z)
+        x = np.asarray(V.grad_conj(y), dtype=float)
+        vx, vy = sp.value(x), sp.conj(y)
+        return x, y, vx, vy
+
+    def margin(Z):
+        x, y, vx, vy = parts(Z)
+        gap = np.abs(vx + vy - sp.inner(x, y))
+        return np.where(np.isfinite(vx), gap, np.inf)  # grad V*(y) outside D is a violation
+
+    def allowance(Z):
+        x, y, vx, vy = parts(Z)
+        return TOL * (1 + np.abs(vx) + np.abs(vy) + sp.sumabs(x * y)) + sp.sens_value(x)
+
+    return Claim(id=f"identity/{_slug(V)}/fenchel-young-equality", source=SOURCES["fenchel-young-equality"]
+                 + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
+                 description=f"V(x) + V*(y) = <x, y> with x = grad V*(y) in D, for {V.name}", assumptions="y free",
+                 sample=_draw_y(sp), edges=_edges_y(sp), margin=margin, allowance=allowance, batched=True,
+                 hp_route=False, budget_s=_BUDGET, cost=0.2, tags=("identity", V.name, "fenchel-young"))
+
+
+def inverse_gradient(V) -> Claim:
+    sp = _Space(V)
+
+    def parts(Z):
+        x = sp.onto(sp.mat(Z), interior=True)
+        s = np.asarray(V.grad(x), dtype=float)
+        return x, s, np.asarray(V.grad_conj(s), dtype=float)
+
+    def margin(Z):
+        x, _, back = parts(Z)
+        return sp.maxabs(back - x)
+
+    def allowance(Z):
+        # grad V(x) carries an absolute error of about TOL ||grad V(x)|| (per entry for separable V;
+        # through the singular vectors for spectral ones), and grad V* is (1/mu)-Lipschitz
+        x, s, _ = parts(Z)
+        return TOL * (1 + sp.maxabs(x) + np.sqrt(sp.sq(s)) / V.mu)
+
+    def sample(rng):
+        return rng.standard_normal(sp.k) * (0.6 if V.bounded else 10.0 ** rng.uniform(-3, 3))
+
+    def edges(rng):
+        # close to the boundary of D, where grad V is steep (1 - 1e-2 .. 1 - 1e-15 of the radius)
+        d = 10.0 ** -rng.uniform(2, 15, size=(32, 1))
+        return rng.choice([-1.0, 1.0], size=(32, sp.k)) * (1 - d) if V.bounded else rng.standard_normal((32, sp.k)) * 1e6
+
+    return Claim(id=f"identity/{_slug(V)}/inverse-gradient", source=SOURCES["inverse-gradient"]
+                 + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
+                 description=f"grad V*(grad V(x)) = x on the interior of D, for {V.name}",
+                 assumptions="V strictly convex, differentiable on int D", sample=sample, edges=edges, margin=margin,
+                 allowance=allowance, batched=True, hp_route=False, budget_s=_BUDGET, cost=0.2,
+                 tags=("identity", V.name, "inverse-gradient"))
+
+
+def conjugate_smoothness(V) -> Claim:
+    sp = _Space(V)
+    mu = V.mu
+
+    def parts(Z):
+        y1, y2 = sp.mat(Z[:, :sp.k]), sp.mat(Z[:, sp.k:])
+        g = np.asarray(V.grad_conj(y1), dtype=float)
+        f1, f2 = sp.conj(y1), sp.conj(y2)
+        lin = sp.inner(g, y2 - y1)
+        quad = sp.sq(y2 - y1) / (2 * mu)
+        return y1, y2, g, f1, f2, lin, quad
+
+    def margin(Z):
+        _, _, _, f1, f2, lin, quad = parts(Z)
+        return f2 - f1 - lin - quad
+
+    def allowance(Z):
+        y1, y2, g, f1, f2, lin, quad = parts(Z)
+        return TOL * (1 + np.abs(f1) + np.abs(f2) + sp.sumabs(g * (y2 - y1)) + quad)
+
+    return Claim(id=f"identity/{_slug(V)}/conjugate-smoothness", source=SOURCES["conjugate-smoothness"]
+                 + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
+                 description=f"V* is 1/mu-smooth (mu = {mu:g}, norm {V.norm}) for {V.name}",
+                 assumptions=f"V is {mu:g}-strongly convex w.r.t. {V.norm}", sample=_draw_y(sp, 2),
+                 edges=_edges_y(sp, 2), margin=margin, allowance=allowance, batched=True, hp_route=False,
+                 budget_s=_BUDGET, cost=0.2, tags=("identity", V.name, "smoothness"))
+
+
+def support_sandwich(V) -> Claim:
+    sp = _Space(V)
+
+    def parts(Z):
+        tau = 10.0 ** Z[:, 0]
+        m = sp.mat(Z[:, 1:])
+        t = tau.reshape((-1,) + (1,) * len(sp.shape))
+        val = sp.conj(t * m) / tau
+        sup = np.asarray(V.support(m), dtype=float)
+        top = sp.value(np.asarray(V.lmo(-m), dtype=float)) / tau
+        return tau, val, sup, top
+
+    def margin(Z):
+        _, val, sup, top = parts(Z)
+        return np.maximum(val - sup, sup - val - top)
+
+    def allowance(Z):
+        _, val, sup, top = parts(Z)
+        return TOL * (1 + np.abs(val) + np.abs(sup) + np.abs(top))
+
+    def sample(rng):
+        return np.concatenate([[rng.uniform(-3, 6)], rng.standard_normal(sp.k) * 10.0 ** rng.uniform(-3, 3)])
+
+    return Claim(id=f"identity/{_slug(V)}/support-sandwich", source=SOURCES["support-sandwich"]
+                 + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
+                 description=f"0 <= support(m) - V*(tau m)/tau <= V(argmax_D <m, d>)/tau for {V.name}",
+                 assumptions="D bounded, V >= 0 = V(0); tau = 10^z0 in [1e-3, 1e6]", sample=sample,
+                 bounds=[[-3.0, 6.0]] + [[-np.inf, np.inf]] * sp.k, margin=margin, allowance=allowance,
+                 batched=True, hp_route=False, budget_s=_BUDGET, cost=0.2, tags=("identity", V.name, "limit"))
+
+
+def claims() -> list:
+    out = []
+    for V in _regularizers():
+        out += [fenchel_young_inequality(V), fenchel_young_equality(V)]
+        if V.mu > 0:
+            out += [inverse_gradient(V), conjugate_smoothness(V)]
+        if V.bounded:
+            out.append(support_sandwich(V))
+    return out
