@@ -131,8 +131,9 @@ class Separable(Problem):
         L_i = 2 a_i,   L2 = 2 max_i a_i,   L_inf = sum_i L_i = 2 sum_i a_i
 
     (the Hessian is diagonal; its l_inf -> l1 norm is the sum of |diagonal|). The curvatures a_i are
-    log-spaced in [a_min, a_max] and shuffled, the centres c_i = +-offset (random signs) with x0 = 0,
-    so every coordinate starts at |z| = offset (default 2: in the non-convex region of both phi).
+    log-spaced in [a_min, a_max] and shuffled, the centres |c_i| uniform in [offset, 1.5 offset] with
+    random signs, x0 = 0, so every coordinate starts at |z| >= offset (default 2: in the non-convex
+    region of both phi).
     """
 
     def __init__(self, d: int, *, a_min: float = 0.01, a_max: float = 10.0, offset: float = 2.0,
@@ -147,7 +148,8 @@ class Separable(Problem):
         rng = np.random.default_rng(seed)
         a = np.geomspace(a_min, a_max, d) if d > 1 else np.array([math.sqrt(a_min * a_max)])
         self.a = rng.permutation(a)
-        self.c = offset * rng.choice([-1.0, 1.0], size=d)
+        # |c_i| uniform in [offset, 1.5 offset]: not on a lattice that sign steps from x0 = 0 could land on exactly
+        self.c = offset * rng.uniform(1.0, 1.5, size=d) * rng.choice([-1.0, 1.0], size=d)
         self.phi = phi
         self.name = f"separable_{phi}"
         self.event_shape = (d,)
