@@ -88,7 +88,7 @@ def test_same_seed_same_numbers_independent_of_batch():
         for k in ("f_gap", "min_l1", "avg_l2", "avg_vstar"):
             assert math.isclose(r[k], s[k], rel_tol=1e-6) or (r["step"] == 0 and k == "avg_vstar"), (k, r, s)
     d = synthetic.run_cell(P, N, m, 60, taus=[3.0], seeds=[6])
-    assert [r["min_l1"] for r in d] != [r["min_l1"] for r in a]
+    assert [r["f_gap"] for r in d][1:] != [r["f_gap"] for r in a][1:]       # another seed, other noise
 
 
 def test_bad_specs_are_refused():
