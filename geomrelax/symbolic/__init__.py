@@ -58,11 +58,11 @@ from typing import Callable, Optional
 import mpmath
 import numpy as np
 import sympy
-from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
-from .errors import DomainError, GeomrelaxError, InvalidRegularizerError, NotConvexError, NotStronglyConvexError
-from .numeric import NumericConjugate, domain_grid, scan_curvature
-from .regularizers import Interval, SeparableRegularizer, log_cosh
+from ..errors import DomainError, GeomrelaxError, InvalidRegularizerError, NotConvexError, NotStronglyConvexError
+from ..numeric import NumericConjugate, domain_grid, scan_curvature
+from ..regularizers import Interval, SeparableRegularizer, log_cosh
+from .parse import parse_formula, parse_number
 
 __all__ = ["ExprRegularizer", "from_expr", "X", "S", "lambdify_numpy", "lambdify_torch"]
 
@@ -324,7 +324,8 @@ class ExprRegularizer(SeparableRegularizer):
     request: tuple = field(default=(), repr=False)
 
     def __reduce__(self):
-        # lambdified functions do not pickle: rebuild from the formula
+        # lambdified functions do not pickle: rebuild from the sympy expression (which pickles as a
+        # tree of sympy objects; no text is parsed on loading)
         return (_rebuild, self.request)
 
     def __repr__(self) -> str:
@@ -332,8 +333,10 @@ class ExprRegularizer(SeparableRegularizer):
                 f"mu={self.mu:.6g} route={self.route}>")
 
 
-def _rebuild(expr_srepr, lo, hi, name, require_strong, route, timeout):
-    return from_expr(sympy.sympify(expr_srepr), domain=(lo, hi), name=name, require_strong=require_strong,
+def _rebuild(expr, lo, hi, name, require_strong, route, timeout):
+    if not isinstance(expr, sympy.Expr):
+        raise InvalidRegularizerError(f"a pickled ExprRegularizer carries a sympy expression, got {type(expr).__name__}")
+    return from_expr(expr, domain=(lo, hi), name=name, require_strong=require_strong,
                      route=route, timeout=timeout)
 
 
@@ -342,14 +345,7 @@ def _rebuild(expr_srepr, lo, hi, name, require_strong, route, timeout):
 # ------------------------------------------------------------------------------------------------
 def _parse(expr) -> sympy.Expr:
     if isinstance(expr, str):
-        text = expr.strip()
-        if not text:
-            raise InvalidRegularizerError("empty formula: give v as an expression in x, e.g. 'x**2/2'")
-        try:
-            e = parse_expr(text, local_dict={"x": X}, transformations=standard_transformations + (convert_xor,))
-        except Exception as err:  # parse_expr raises SyntaxError, TokenError, TypeError, ...
-            raise InvalidRegularizerError(
-                f"cannot parse the formula {expr!r}: {type(err).__name__}: {err}") from None
+        e = parse_formula(expr)  # a whitelist walk: the text is data, never executed
     elif isinstance(expr, sympy.Basic):
         e = expr
     elif isinstance(expr, (int, float)) and not isinstance(expr, bool):
@@ -366,6 +362,9 @@ def _parse(expr) -> sympy.Expr:
     floats = {f: sympy.nsimplify(f, rational=True) for f in e.atoms(sympy.Float)}
     if floats:
         e = e.xreplace(floats)
+    if e.has(sympy.zoo, sympy.nan, sympy.oo):
+        raise InvalidRegularizerError(
+            f"formula {expr!r} contains an infinite or undefined constant ({e}); 1/0 and log(0) have no value")
     others = sorted(str(sym) for sym in e.free_symbols if sym != X)
     if others:
         raise InvalidRegularizerError(
@@ -382,10 +381,7 @@ def _to_sym(value):
     if isinstance(value, sympy.Basic):
         v = value
     elif isinstance(value, str):
-        try:
-            v = sympy.sympify(value.replace("inf", "oo"))
-        except (sympy.SympifyError, TypeError, SyntaxError):
-            raise DomainError(f"domain end {value!r} is not a number") from None
+        v = parse_number(value)  # a whitelist walk: the text is data, never executed
     else:
         try:
             f = float(value)
@@ -697,7 +693,7 @@ def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) ->
     for val, at in exact or []:
         if val < 0:
             raise NotConvexError(f"v = {shown} is not convex on {where}: v''({at}) = {val:.6g} < 0",
-                                 point=_fnum(sympy.sympify(at)), curvature=val)
+                                 point=_fnum(at), curvature=val)
 
     # -- 0 is the minimiser: 0 in [v'(0-), v'(0+)] ---------------------------------------------------
     dv0_minus = _one_sided(pieces, dv_s, dv_np, 0.0, "-", clock) if lo < 0 else -math.inf
@@ -778,7 +774,7 @@ def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) ->
 
 
 def _exact_critical(d2v, lo: float, hi: float, clock: _Clock):
-    """(v''(c), 'c') at the real critical points c of v'' inside (lo, hi) found by sympy, or None."""
+    """(v''(c), c) at the real critical points c of v'' inside (lo, hi) found by sympy, or None."""
     if d2v.has(sympy.Piecewise) or not d2v.has(X):
         return None
     try:
@@ -794,7 +790,7 @@ def _exact_critical(d2v, lo: float, hi: float, clock: _Clock):
             continue
         val = _real_value(_hp(d2v, X, c))
         if val is not None:
-            out.append((val, str(c)))
+            out.append((val, c))
     return out
 
 
@@ -1312,7 +1308,14 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
     interval = Interval(_fnum(lo_s), _fnum(hi_s))  # refuses an empty domain or one without 0
 
     clock = _Clock(timeout)
-    chk = _validate(e, lo_s, hi_s, require_strong, _Clock(max(10.0, timeout / 2)), shown)
+    try:
+        chk = _validate(e, lo_s, hi_s, require_strong, _Clock(max(10.0, timeout / 2)), shown)
+    except GeomrelaxError:
+        raise
+    except (_Timeout, Exception) as err:  # sympy, mpmath or numpy failing on an odd formula: a refusal
+        raise InvalidRegularizerError(
+            f"v = {_short(shown)} cannot be checked on [{interval.lo}, {interval.hi}]: {type(err).__name__}: "
+            f"{_short(str(err).splitlines()[0] if str(err) else '')}") from None
 
     def torch_fns():
         return (lambdify_torch(e), lambdify_torch(sympy.diff(e, X)), lambdify_torch(sympy.diff(e, X, 2)))
@@ -1351,6 +1354,11 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
             grad_expr = conj_expr = None
         except _Timeout:
             notes.insert(0, f"symbolic route timed out after {timeout:g} s; using the numeric route")
+        except Exception as err:  # sympy/mpmath failing on an odd formula: the numeric route still holds
+            notes.insert(0, f"symbolic route failed: {type(err).__name__}: {_short(str(err).splitlines()[0] if str(err) else '')}; "
+                            "using the numeric route")
+            grad_expr = conj_expr = None
+            rejected = []
         if route == "symbolic" and used != "symbolic":
             raise InvalidRegularizerError(
                 f"no verified float-safe closed form of grad v* for v = {shown} on [{interval.lo}, {interval.hi}]: "
@@ -1368,7 +1376,7 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
         domain=interval, mu=chk.mu, hess0=chk.hess0, torch_grad_conj_fn=torch_fn,
         even=_is_even(e), formula=shown, expr=e, route=used, conj_expr=conj_expr, grad_conj_expr=grad_expr,
         derivation_note=". ".join(notes), rejected_branches=tuple(rejected), numeric=num, mu_exact=chk.mu_exact,
-        request=(sympy.srepr(e), interval.lo, interval.hi, name, require_strong, route, timeout),
+        request=(e, interval.lo, interval.hi, name, require_strong, route, timeout),
     )
     return reg
 
