@@ -35,6 +35,9 @@ from typing import Callable, Optional
 import numpy as np
 from scipy import special
 
+from .cvxpy_forms import CvxpyTerm, NotExpressible, cvxpy_module, spectral_ball
+from .cvxpy_forms import (algebraic_cvxpy, algebraic_spectral, box_cvxpy, box_spectral, entropic_cvxpy,
+                          entropic_spectral, quadratic_cvxpy, quadratic_spectral)
 from .errors import DomainError, InvalidRegularizerError, NotStronglyConvexError
 
 Array = np.ndarray
@@ -118,6 +121,35 @@ class Regularizer:
         """grad V* on a torch tensor (same device and dtype), or raise NotImplementedError."""
         raise NotImplementedError(f"{self.name}: no torch implementation of grad V*")
 
+    # -- the cvxpy form (geomrelax.cross_check asks for it; cvxpy is imported only inside) ----------
+    def cvxpy_term(self, d) -> CvxpyTerm:
+        """V(d) for a cvxpy variable d of the event shape, with the constraints d in D; or NotExpressible."""
+        raise NotExpressible(f"{self.name}: no cvxpy form (a {type(self).__name__} defines no cvxpy_term)")
+
+    def cvxpy_domain(self, d) -> CvxpyTerm:
+        """The constraints d in D alone (value 0): the program of the hard LMO; or NotExpressible."""
+        raise NotExpressible(f"{self.name}: no cvxpy form of D (a {type(self).__name__} defines no cvxpy_domain)")
+
+    def cvxpy_spectral_term(self, D, spectral_form: str = "auto") -> CvxpyTerm:
+        """F(D) = f(sigma(D)) for the spectral lift with this regularizer as f; or NotExpressible."""
+        raise NotExpressible(f"{self.name}: no cvxpy form for a spectral lift of a {type(self).__name__}")
+
+    def cvxpy_spectral_domain(self, D) -> CvxpyTerm:
+        """The constraints sigma(D) in dom f alone, for the hard LMO of the spectral lift."""
+        raise NotExpressible(f"{self.name}: no cvxpy form of the spectral domain of a {type(self).__name__}")
+
+    def relaxed_lmo(self, m, tau: float) -> Array:
+        """d_tau(m) = grad V*(-tau m) for a finite m and a finite tau > 0, also where tau m overflows.
+
+        Here: grad_conj(-tau m) when every tau m_i is finite; a regularizer that can say what its map does
+        beyond the float range overrides this (the built-ins do), the others refuse with an error.
+        """
+        y = _scaled(m, tau)
+        if np.all(np.isfinite(y)):
+            return self.grad_conj(y)
+        raise NonFiniteError(f"{self.name}: tau * m overflows the float range (tau = {tau:g}, max |m| = "
+                             f"{np.max(np.abs(m)):g}) and this regularizer has no overflow-safe route")
+
     def require_strongly_convex(self) -> None:
         if not self.strongly_convex:
             raise NotStronglyConvexError(
@@ -188,6 +220,11 @@ class SeparableRegularizer(Regularizer):
     event_ndim: int = field(default=1, init=False)
     even: bool = True
     formula: Optional[str] = None
+    # v(x) entrywise as a cvxpy expression of a cvxpy vector x, exact on the domain
+    cvxpy_fn: Optional[Callable] = field(default=None, repr=False)
+    # (V, D, spectral_form) -> CvxpyTerm of F(D) = sum v(sigma_i(D)), or None for the generic Ky Fan form
+    cvxpy_spectral_fn: Optional[Callable] = field(default=None, repr=False)
+
 
     def __post_init__(self):
         if not isinstance(self.domain, Interval):
@@ -255,6 +292,61 @@ class SeparableRegularizer(Regularizer):
         if self.torch_grad_conj_fn is None:
             raise NotImplementedError(f"{self.name}: no torch implementation of grad V*")
         return self.torch_grad_conj_fn(y)
+
+    # the cvxpy form: v entrywise (``cvxpy_fn``, else the translation of the sympy ``expr`` a formula
+    # regularizer carries); the generic program pieces live in geomrelax.crosscheck
+    def cvxpy_elementwise(self, x):
+        """v(x_i) entrywise as a cvxpy expression; NotExpressible when there is no DCP form."""
+        if self.cvxpy_fn is not None:
+            return self.cvxpy_fn(x)
+        from .crosscheck import translated_elementwise
+
+        return translated_elementwise(self, x)
+
+    def cvxpy_source(self) -> str:
+        """Where ``cvxpy_elementwise`` comes from (for reports)."""
+        if self.cvxpy_fn is not None or type(self).cvxpy_elementwise is not SeparableRegularizer.cvxpy_elementwise:
+            return f"the cvxpy form of {self.name}"
+        return f"formula {getattr(self, 'expr', None) or self.formula}"
+
+    def cvxpy_term(self, d) -> CvxpyTerm:
+        from .crosscheck import separable_term
+
+        return separable_term(self, d)
+
+    def cvxpy_domain(self, d) -> CvxpyTerm:
+        lo, hi = self.domain.lo, self.domain.hi
+        cons = ([d >= lo] if math.isfinite(lo) else []) + ([d <= hi] if math.isfinite(hi) else [])
+        return CvxpyTerm(0, cons, f"d in [{lo:g}, {hi:g}]^n", zero=True)
+
+    def cvxpy_spectral_term(self, D, spectral_form: str = "auto") -> CvxpyTerm:
+        if self.cvxpy_spectral_fn is not None:
+            term = self.cvxpy_spectral_fn(self, D, spectral_form)
+            if term is not None:
+                return term
+        from .crosscheck import majorization_term
+
+        return majorization_term(self, D)
+
+    def cvxpy_spectral_domain(self, D) -> CvxpyTerm:
+        return CvxpyTerm(0, spectral_ball(D, self.domain.hi), f"sigma_max(D) <= {self.domain.hi:g}", zero=True)
+
+    def relaxed_lmo(self, m, tau: float) -> Array:
+        """grad v*(-tau m_i) entry by entry. grad v* is monotone, so an entry whose tau m_i overflows
+        takes its value at the largest float of that sign (an end of a bounded D to rounding for every
+        built-in); on an unbounded side the answer itself is beyond the float range (an error)."""
+        y = _scaled(m, tau)
+        over = ~np.isfinite(y)
+        if np.any(over):
+            if (np.any(over & (y > 0)) and not math.isfinite(self.domain.hi)
+                    or np.any(over & (y < 0)) and not math.isfinite(self.domain.lo)):
+                raise NonFiniteError(
+                    f"{self.name}: d = grad V*(-tau m) is beyond the float range (tau = {tau:g}, max |m| = "
+                    f"{np.max(np.abs(m)):g}, and the domain [{self.domain.lo}, {self.domain.hi}] is unbounded)")
+            big = np.finfo(y.dtype).max
+            y = np.clip(y, -big, big)
+        return self.grad_conj(y)
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -332,6 +424,7 @@ def _euclidean() -> SeparableRegularizer:
         name="euclidean", v=lambda x: 0.5 * x * x, dv=lambda x: x, d2v=np.ones_like,
         conj_fn=lambda s: 0.5 * s * s, grad_conj_fn=lambda s: s + 0.0, domain=Interval(-math.inf, math.inf),
         mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s.clone(), formula="x**2/2",
+        cvxpy_fn=quadratic_cvxpy, cvxpy_spectral_fn=quadratic_spectral,
     )
 
 
@@ -340,6 +433,7 @@ def _box() -> SeparableRegularizer:
         name="box", v=_box_v, dv=np.zeros_like, d2v=np.zeros_like,
         conj_fn=np.abs, grad_conj_fn=np.sign, domain=Interval(-1.0, 1.0),
         mu=0.0, hess0=None, torch_grad_conj_fn=lambda s: s.sign(), formula="0",
+        cvxpy_fn=box_cvxpy, cvxpy_spectral_fn=box_spectral,
     )
 
 
@@ -348,6 +442,7 @@ def _box_quadratic() -> SeparableRegularizer:
         name="box_quadratic", v=lambda x: 0.5 * x * x, dv=lambda x: x + 0.0, d2v=_box_quadratic_d2v,
         conj_fn=huber, grad_conj_fn=lambda s: np.clip(s, -1.0, 1.0), domain=Interval(-1.0, 1.0),
         mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s.clamp(-1.0, 1.0), formula="x**2/2",
+        cvxpy_fn=quadratic_cvxpy, cvxpy_spectral_fn=quadratic_spectral,
     )
 
 
@@ -357,6 +452,7 @@ def _entropic() -> SeparableRegularizer:
         conj_fn=log_cosh, grad_conj_fn=np.tanh, domain=Interval(-1.0, 1.0),
         mu=1.0, hess0=1.0, torch_grad_conj_fn=lambda s: s.tanh(),
         formula="((1 + x)*log(1 + x) + (1 - x)*log(1 - x))/2",
+        cvxpy_fn=entropic_cvxpy, cvxpy_spectral_fn=entropic_spectral,
     )
 
 
@@ -366,6 +462,7 @@ def _algebraic() -> SeparableRegularizer:
         conj_fn=_algebraic_conj, grad_conj_fn=_algebraic_grad_conj, domain=Interval(-1.0, 1.0),
         mu=1.0, hess0=1.0, torch_grad_conj_fn=_algebraic_grad_conj_torch,
         formula="1 - sqrt(1 - x**2)",
+        cvxpy_fn=algebraic_cvxpy, cvxpy_spectral_fn=algebraic_spectral,
     )
 
 
@@ -424,6 +521,22 @@ class BallQuadratic(Regularizer):
     def torch_grad_conj(self, y):
         n = y.norm(dim=-1, keepdim=True)
         return y / n.clamp(min=1.0)
+
+    def cvxpy_term(self, d) -> CvxpyTerm:
+        cp = cvxpy_module()
+        return CvxpyTerm(cp.sum_squares(d) / 2, [cp.norm(d, 2) <= 1], "sum_squares(d)/2, ||d||_2 <= 1")
+
+    def cvxpy_domain(self, d) -> CvxpyTerm:
+        return CvxpyTerm(0, [cvxpy_module().norm(d, 2) <= 1], "||d||_2 <= 1", zero=True)
+
+    def cvxpy_spectral_term(self, D, spectral_form: str = "auto") -> CvxpyTerm:
+        # f(sigma) = ||sigma||^2/2 on the unit ball: ||D||_F^2/2 on the Frobenius unit ball
+        cp = cvxpy_module()
+        return CvxpyTerm(cp.sum_squares(D) / 2, [cp.norm(D, "fro") <= 1], "sum_squares(D)/2, ||D||_F <= 1")
+
+    def cvxpy_spectral_domain(self, D) -> CvxpyTerm:
+        return CvxpyTerm(0, [cvxpy_module().norm(D, "fro") <= 1], "||D||_F <= 1", zero=True)
+
 
 
 _BUILTINS: dict[str, Callable[[], Regularizer]] = {

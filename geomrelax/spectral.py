@@ -122,6 +122,13 @@ class Spectral(Regularizer):
         u, s, vh = _torch_svd(y)
         return (u * self.base.torch_grad_conj(s).unsqueeze(-2)) @ vh
 
+    def cvxpy_term(self, D, spectral_form: str = "auto"):
+        """F(D) for cvxpy: the spectral form its base f gives (Regularizer.cvxpy_spectral_term)."""
+        return self.base.cvxpy_spectral_term(D, spectral_form)
+
+    def cvxpy_domain(self, D):
+        return self.base.cvxpy_spectral_domain(D)
+
     def __repr__(self) -> str:
         return f"<Spectral {self.base.name!r} mu={self.mu}>"
 

@@ -238,8 +238,10 @@ def test_translated_formulas_agree(case):
 
 
 def _translated_copy(B):
-    """B as a user formula: the same pieces, with only the sympy expression of its formula to translate."""
-    fields = {f.name: getattr(B, f.name) for f in dataclasses.fields(B) if f.init and f.name != "formula"}
+    """B as a user formula: the same pieces, with only the sympy expression of its formula to translate
+    (not the built-in's own cvxpy form)."""
+    own = ("formula", "cvxpy_fn", "cvxpy_spectral_fn")
+    fields = {f.name: getattr(B, f.name) for f in dataclasses.fields(B) if f.init and f.name not in own}
     return StandIn(**{**fields, "name": "user-" + B.name}, expr=sp.sympify(B.formula))
 
 
