@@ -1,7 +1,8 @@
 """The checker: hunt for a violation of a claim, then separate real violations from rounding.
 
 Plan for a claim with budget B seconds and relative cost c: N = max(MIN_EVALS, B * RATE / c)
-margin evaluations, fixed in advance so that a seed gives the same verdict on any machine:
+margin evaluations, fixed in advance so that a seed gives the same verdict on any machine
+(a measurement, ``search=False``, evaluates its ``draws`` sampled inputs and nothing else):
 
   1. random inputs from the claim's ``sample``        (40% of N)
   2. edge cases: corners, faces and near-face points of ``bounds``, the claim's own ``edges``,
@@ -145,6 +146,9 @@ def _draw(claim: Claim, rng, n: int) -> np.ndarray:
 
 
 def _search(claim, ev: _Evaluator, rng, n_plan: int):
+    if not claim.search:  # a measurement: its sampled inputs only
+        ev(_draw(claim, rng, claim.draws))
+        return
     n_rand = max(8, int(0.4 * n_plan))
     P = _draw(claim, rng, n_rand)
     for k in range(0, len(P), 256):
@@ -189,7 +193,12 @@ def check(claim: Claim, seed: int = 0, budget_s=None, max_evals=None) -> Verdict
     budget = claim.budget_s if budget_s is None else budget_s
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0 or not math.isfinite(budget):
         raise ClaimError(f"budget_s must be a positive number of seconds, got {budget_s!r}")
-    n_plan = int(max_evals) if max_evals is not None else max(MIN_EVALS, int(budget * RATE / claim.cost))
+    if not claim.search:
+        n_plan = claim.draws
+    elif max_evals is not None:
+        n_plan = int(max_evals)
+    else:
+        n_plan = max(MIN_EVALS, int(budget * RATE / claim.cost))
     if n_plan < 1:
         raise ClaimError(f"max_evals must be >= 1, got {max_evals!r}")
     t0 = time.perf_counter()
@@ -240,7 +249,7 @@ def check(claim: Claim, seed: int = 0, budget_s=None, max_evals=None) -> Verdict
         elif ev.worst[2] is None:
             status = "inconclusive"
             notes.insert(0, "no admissible point could be evaluated")
-        elif ev.n - ev.n_failed - ev.n_inadmissible < MIN_EVALS:
+        elif ev.n - ev.n_failed - ev.n_inadmissible < (MIN_EVALS if claim.search else claim.draws):
             status = "inconclusive"
             notes.insert(0, f"only {ev.n - ev.n_failed - ev.n_inadmissible} admissible evaluations "
                             f"(fewer than {MIN_EVALS})")
@@ -250,7 +259,10 @@ def check(claim: Claim, seed: int = 0, budget_s=None, max_evals=None) -> Verdict
     if not how and rejected:
         how = f"rounding rejected at {HIGH_DPS} digits"
     measured = None
-    if claim.theoretical is not None and math.isfinite(worst_m):
+    if claim.quantity is not None and worst_z is not None:
+        with np.errstate(all="ignore"):
+            measured = float(claim.quantity(worst_z))
+    elif claim.theoretical is not None and math.isfinite(worst_m):
         measured = claim.theoretical + worst_m if claim.bound == "upper" else claim.theoretical - worst_m
     return Verdict(
         id=claim.id, source=claim.source, status=status, worst_margin=worst_m, counterexample=counterexample,

@@ -55,6 +55,11 @@ class Claim:
       cost        relative cost of one evaluation (1 = a cheap scalar formula); the number of
                   evaluations planned for a budget is divided by it.
       budget_s    the default time budget of the claim (check's budget_s overrides it).
+      search      False for a measurement (an experiment whose margin already carries its
+                  statistical interval, e.g. a rate fitted over seeds): the checker evaluates
+                  ``draws`` sampled inputs and does not search.
+      quantity    z -> the measured value reported beside ``theoretical`` (default: derived from
+                  the margin as below); evaluated once, at the worst point.
       expected    "holds" or "violated": what the toolkit expects (a planted or known-false claim
                   says "violated"); informational, the verdict never depends on it.
       tags        words for filtering (e.g. "identity", "entropic", "slow").
@@ -77,6 +82,9 @@ class Claim:
     bound: str = "upper"
     cost: float = 1.0
     budget_s: float = 1.0
+    search: bool = True
+    draws: int = 1
+    quantity: Optional[Callable] = None
     expected: str = "holds"
     tags: tuple = ()
 
@@ -88,7 +96,9 @@ class Claim:
         for name in ("sample", "margin"):
             if not callable(getattr(self, name)):
                 raise ClaimError(f"claim {self.id!r}: {name} must be callable, got {getattr(self, name)!r}")
-        for name in ("edges", "margin_hp", "allowance"):
+        if isinstance(self.draws, bool) or not isinstance(self.draws, int) or self.draws < 1:
+            raise ClaimError(f"claim {self.id!r}: draws must be an integer >= 1, got {self.draws!r}")
+        for name in ("edges", "margin_hp", "allowance", "quantity"):
             v = getattr(self, name)
             if v is not None and not callable(v):
                 raise ClaimError(f"claim {self.id!r}: {name} must be callable or None, got {v!r}")

@@ -115,3 +115,19 @@ def test_sample_of_varying_length_is_refused():
     c = Claim(id="v", source="s", sample=lambda rng: rng.normal(size=rng.integers(1, 3)), margin=lambda z: -1.0)
     with pytest.raises(ClaimError, match="different lengths"):
         check(c, seed=0, budget_s=0.1)
+
+
+def test_a_measurement_evaluates_its_draws_only_and_reports_the_quantity():
+    calls = []
+
+    def margin(z):
+        calls.append(z.copy())
+        return z[0] - 10.0
+
+    c = Claim(id="m", source="t", sample=lambda rng: np.array([rng.uniform(0, 1)]), margin=margin, search=False,
+              draws=3, quantity=lambda z: 2 * z[0], theoretical=10.0, allowance=lambda z: 0.0, hp_route=False)
+    v = check(c, seed=0)
+    assert v.status == "holds" and v.evaluations == 3 and len(calls) == 3
+    assert v.measured == pytest.approx(2 * v.worst_point[0])
+    with pytest.raises(ClaimError, match="draws"):
+        Claim(id="m", source="t", sample=c.sample, margin=margin, search=False, draws=0)

@@ -41,7 +41,7 @@ def range_claim() -> Claim:
                  "geomrelax.schedule", description=f"tau_j non-increasing in j and within [1, tmax] (K = {K})",
                  assumptions="fit (mu, s) = (r s, 10^z1), r in [-500, 500], tmax = 10^z2 in [1, 1e9]",
                  sample=sample, margin=margin, allowance=lambda z: 0.0, hp_route=False,
-                 bounds=[[-500.0, 500.0], [-8.0, 4.0], [0.0, 9.0]], cost=6.0, tags=("schedule",))
+                 bounds=[[-500.0, 500.0], [-8.0, 4.0], [0.0, 9.0]], cost=10.0, tags=("schedule",))
 
 
 def _tail(law, q, mu, s):
