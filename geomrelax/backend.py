@@ -16,7 +16,8 @@ so that code written against an adapter runs unchanged on numpy arrays and on te
     making       full(like, value), zeros_like, copy, like(out, x) (a formula's output shaped like x),
                  as_work(x) (x in the working float type), to_numpy(x), flat(x)
     elementwise  abs, sign, sqrt, exp, tanh, hypot, isnan, isfinite, minimum, maximum, where
-    reductions   any(m) -> bool, count_nonzero(m) -> int, all_finite(x) -> bool, vector_norm(x) -> float
+    reductions   any(m) -> bool, row_any(m), count_nonzero(m) -> int, all_finite(x) -> bool, vector_norm(x) -> float,
+                 row_norm(x) (||.||_2 over the last axis, kept), scale_of(big) (a power of two near big)
     selection    nonzero(m) (flat indices), compress(m, x) (x[m]), concat(list), sort, searchsorted,
                  sample_indices(n, m, seed) (m uniform indices in [0, n), reproducible per seed)
     floats       key / unkey (the floats' ordering as integers), ordered_mid(a, b), toward_zero(value)
@@ -172,6 +173,10 @@ class NumpyOps(_Ops):
     def count_nonzero(self, m) -> int:
         return int(np.count_nonzero(m))
 
+    def row_any(self, m):
+        """m.any over the last axis (kept, size 1)."""
+        return np.any(m, axis=-1, keepdims=True)
+
     def all_finite(self, x) -> bool:
         # a finite sum proves every entry finite (NaN and inf propagate); only on overflow look closer
         with np.errstate(over="ignore", invalid="ignore"):
@@ -183,6 +188,19 @@ class NumpyOps(_Ops):
         """||x||_2 over all entries as a Python float, without overflow or underflow of the squares."""
         x = np.asarray(x).reshape(-1)
         return _safe_norm(self, x, lambda y: float(np.linalg.norm(y)), lambda y: float(np.max(np.abs(y))))
+
+    def row_norm(self, x):
+        """||x||_2 over the last axis (kept, size 1), without overflow or underflow of the squares."""
+        x = np.asarray(x)
+        big = np.max(np.abs(x), axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,), x.dtype)
+        c = self.scale_of(big)
+        with np.errstate(invalid="ignore"):
+            return c * np.linalg.norm(x / c, axis=-1, keepdims=True)
+
+    def scale_of(self, big):
+        """A power of two c with c <= big < 2c (1 where big is 0 or not finite): x / c is exact and in (-2, 2)."""
+        ok = np.isfinite(big) & (big > 0)
+        return np.ldexp(np.ones_like(big), np.frexp(np.where(ok, big, 1.0))[1] - 1).astype(big.dtype, copy=False)
 
     # -- selection ------------------------------------------------------------------------------
     def nonzero(self, m):
@@ -316,6 +334,9 @@ class TorchOps(_Ops):
     def count_nonzero(self, m) -> int:
         return int(self.torch.count_nonzero(m))
 
+    def row_any(self, m):
+        return m.any(dim=-1, keepdim=True)
+
     def all_finite(self, x) -> bool:
         # the sum in a float type of at least float32 (a float16 sum overflows at 65504)
         work = x.dtype if x.dtype in (self.torch.float32, self.torch.float64) else self.torch.float32
@@ -328,6 +349,18 @@ class TorchOps(_Ops):
         la = self.torch.linalg
         return _safe_norm(self, x.reshape(-1), lambda y: float(la.vector_norm(y)),
                           lambda y: float(la.vector_norm(y, ord=math.inf)))
+
+    def row_norm(self, x):
+        """See NumpyOps.row_norm."""
+        big = x.abs().amax(dim=-1, keepdim=True) if x.shape[-1] else x.new_zeros(x.shape[:-1] + (1,))
+        c = self.scale_of(big)
+        return c * self.torch.linalg.vector_norm(x / c, dim=-1, keepdim=True)
+
+    def scale_of(self, big):
+        """See NumpyOps.scale_of."""
+        ok = big.isfinite() & (big > 0)
+        _, e = self.torch.frexp(self.torch.where(ok, big, self.torch.ones_like(big)))
+        return self.torch.ldexp(self.torch.ones_like(big), e - 1)
 
     # -- selection ------------------------------------------------------------------------------
     def nonzero(self, m):

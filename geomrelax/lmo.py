@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from .errors import InvalidTemperatureError, NonFiniteError
-from .regularizers import as_regularizer
+from .regularizers import _scaled, as_regularizer
 
 
 def check_tau(tau, allow_inf: bool = True) -> float:
@@ -61,8 +61,8 @@ def relaxed_lmo(V, m, tau) -> np.ndarray:
         raise ValueError(f"{V.name} acts on arrays with at least {V.event_ndim} axes, got shape {m.shape}")
     if math.isinf(tau):
         return V.lmo(m)
-    with np.errstate(over="ignore"):
-        return V.grad_conj(-tau * m)
+    # each regularizer computes grad V*(-tau m) safely where tau m overflows (Regularizer.relaxed_lmo)
+    return V.relaxed_lmo(m, tau)
 
 
 def relaxed_lmo_value(V, m, tau) -> np.ndarray:
@@ -72,4 +72,10 @@ def relaxed_lmo_value(V, m, tau) -> np.ndarray:
     m = _check_finite(m)
     if math.isinf(tau):
         return -V.support(-m)
-    return -V.conj(-tau * m) / tau
+    y = _scaled(m, tau)
+    if np.all(np.isfinite(y)):
+        return -V.conj(y) / tau
+    # tau m overflowed: the minimum is attained at d = d_tau(m), so it is <m, d> + V(d) / tau
+    d = V.relaxed_lmo(m, tau)
+    axes = tuple(range(-V.event_ndim, 0))
+    return np.sum(m * d, axis=axes) + V.value(d) / tau

@@ -35,10 +35,11 @@ from typing import Callable, Optional
 import numpy as np
 from scipy import special
 
+from .backend import ops_for
 from .cvxpy_forms import CvxpyTerm, NotExpressible, cvxpy_module, spectral_ball
 from .cvxpy_forms import (algebraic_cvxpy, algebraic_spectral, box_cvxpy, box_spectral, entropic_cvxpy,
                           entropic_spectral, quadratic_cvxpy, quadratic_spectral)
-from .errors import DomainError, InvalidRegularizerError, NotStronglyConvexError
+from .errors import DomainError, InvalidRegularizerError, NonFiniteError, NotStronglyConvexError
 
 Array = np.ndarray
 _ULPS = 8  # rounding allowance at the l2 sphere: a normalised vector's norm is 1 within a few ulps
@@ -225,7 +226,6 @@ class SeparableRegularizer(Regularizer):
     # (V, D, spectral_form) -> CvxpyTerm of F(D) = sum v(sigma_i(D)), or None for the generic Ky Fan form
     cvxpy_spectral_fn: Optional[Callable] = field(default=None, repr=False)
 
-
     def __post_init__(self):
         if not isinstance(self.domain, Interval):
             self.domain = Interval(*self.domain)
@@ -348,7 +348,6 @@ class SeparableRegularizer(Regularizer):
         return self.grad_conj(y)
 
 
-
 # ------------------------------------------------------------------------------------------------
 # scalar pieces of the built-ins
 # ------------------------------------------------------------------------------------------------
@@ -395,13 +394,17 @@ def _algebraic_d2v(x):
 
 
 def _algebraic_conj(s):
-    # sqrt(1 + s^2) - 1 = |s| (|s| / (sqrt(1 + s^2) + 1)): no cancellation near 0, no overflow of s^2
+    # sqrt(1 + s^2) - 1 = |s| (|s| / (sqrt(1 + s^2) + 1)): no cancellation near 0, no overflow of s^2;
+    # the ratio is 1 at |s| = inf (inf / inf would be NaN)
     a = np.abs(s)
-    return a * (a / (np.hypot(1.0, a) + 1.0))
+    with np.errstate(invalid="ignore"):
+        return a * np.where(np.isinf(a), 1.0, a / (np.hypot(1.0, a) + 1.0))
 
 
 def _algebraic_grad_conj(s):
-    return s / np.hypot(1.0, s)
+    # s / sqrt(1 + s^2), and its limit sign(s) at s = +-inf (inf / inf would be NaN)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(s), np.sign(s), s / np.hypot(1.0, s))
 
 
 def _algebraic_grad_conj_torch(s):
@@ -489,27 +492,40 @@ class BallQuadratic(Regularizer):
         return np.where(sq <= 1.0 + _ULPS * np.finfo(x.dtype).eps, 0.5 * sq, np.inf)
 
     def conj(self, y) -> Array:
-        return huber(np.linalg.norm(_as_float(y), axis=-1))
+        y = _as_float(y)
+        return huber(ops_for(y).row_norm(y)[..., 0])
 
     def grad_conj(self, y) -> Array:
         y = _as_float(y)
-        n = np.linalg.norm(y, axis=-1, keepdims=True)
-        return y / np.maximum(1.0, n)
+        return _ball_grad_conj(ops_for(y), y)
 
     def grad(self, x) -> Array:
         return _as_float(x) + 0.0
 
     def contains(self, x, tol: float = 0.0) -> Array:
         x = _as_float(x)
-        return np.linalg.norm(x, axis=-1) <= 1.0 + max(tol, _ULPS * np.finfo(x.dtype).eps)
+        return ops_for(x).row_norm(x)[..., 0] <= 1.0 + max(tol, _ULPS * np.finfo(x.dtype).eps)
 
     def lmo(self, m) -> Array:
         m = _as_float(m)
-        n = np.linalg.norm(m, axis=-1, keepdims=True)
+        n = ops_for(m).row_norm(m)
         return -m / np.where(n > 0, n, 1.0)
 
     def support(self, m) -> Array:
-        return np.linalg.norm(_as_float(m), axis=-1)
+        m = _as_float(m)
+        return ops_for(m).row_norm(m)[..., 0]
+
+    def relaxed_lmo(self, m, tau: float) -> Array:
+        """-tau m / max(1, tau ||m||), computed as -m / ||m|| wherever tau ||m|| > 1: no tau m is formed
+        there, so it cannot overflow (m is first scaled by a power of two, exactly)."""
+        m = _as_float(m)
+        ops = ops_for(m)
+        c = ops.scale_of(np.max(np.abs(m), axis=-1, keepdims=True))
+        mn = m / c
+        n = ops.row_norm(mn)  # in [1, 2 sqrt(d)] unless the row is 0
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            t = tau * c
+            return np.where(t * n <= 1.0, -t * mn, -mn / np.where(n > 0, n, 1.0))
 
     def sample_domain(self, rng, shape, margin: float = 0.0) -> Array:
         shape = tuple(np.atleast_1d(shape))
@@ -519,8 +535,7 @@ class BallQuadratic(Regularizer):
         return x / np.where(n > 0, n, 1.0) * r
 
     def torch_grad_conj(self, y):
-        n = y.norm(dim=-1, keepdim=True)
-        return y / n.clamp(min=1.0)
+        return _ball_grad_conj(ops_for(y), y)
 
     def cvxpy_term(self, d) -> CvxpyTerm:
         cp = cvxpy_module()
@@ -538,6 +553,15 @@ class BallQuadratic(Regularizer):
         return CvxpyTerm(0, [cvxpy_module().norm(D, "fro") <= 1], "||D||_F <= 1", zero=True)
 
 
+def _ball_grad_conj(ops, y):
+    """y / max(1, ||y||_2) over the last axis (numpy or torch). The norm is taken after an exact
+    power-of-two scaling (no overflow of the squares: a float32 y of 1e20 has ||y||^2 = inf), and a row
+    with infinite entries (an overflowed tau m) goes to its limit: the signs of those entries, normalised."""
+    bad = ~ops.isfinite(y)
+    if ops.any(bad):
+        y = ops.where(bad, ops.sign(y), ops.where(ops.row_any(bad), 0.0, y))
+    return y / ops.maximum(ops.row_norm(y), 1.0)
+
 
 _BUILTINS: dict[str, Callable[[], Regularizer]] = {
     "euclidean": _euclidean,
@@ -549,6 +573,19 @@ _BUILTINS: dict[str, Callable[[], Regularizer]] = {
 }
 
 BUILTIN_NAMES: tuple[str, ...] = tuple(_BUILTINS)
+
+
+def _scaled(m, tau: float) -> Array:
+    """-tau m in m's float type: +-inf where it overflows (no warning: the callers handle it), 0 where
+    m = 0 (a tau beyond float32's range is inf in float32 arithmetic, and inf * 0 is NaN), and the
+    smallest float of the right sign where it underflows to 0 (the box's map sign(y) needs the sign;
+    a strongly convex map is moved by at most that one subnormal spacing)."""
+    m = _as_float(m)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        y = -tau * m
+    lost = (y == 0) & (m != 0)
+    y = np.where(m == 0, 0.0, y)
+    return np.where(lost, -np.sign(m) * np.finfo(m.dtype).smallest_subnormal, y)
 
 
 def as_regularizer(V) -> Regularizer:

@@ -92,6 +92,13 @@ class Spectral(Regularizer):
         u, s, vt = self.svd(_check_matrix(y, "Y"))
         return _rebuild(u, self.base.grad_conj(s), vt)
 
+    def relaxed_lmo(self, m, tau: float) -> np.ndarray:
+        """grad F*(-tau M) = U diag(d_tau(sigma)) W^T from the SVD of M itself (-tau M has the singular
+        vectors (-U, W) and values tau sigma, and grad f* is odd): tau M is never formed, so it cannot
+        overflow, and the base map handles tau sigma beyond the float range."""
+        u, s, vt = self.svd(_check_matrix(m, "M"))
+        return _rebuild(u, self.base.relaxed_lmo(s, tau), vt)
+
     def grad(self, x) -> np.ndarray:
         u, s, vt = self.svd(_check_matrix(x, "X"))
         return _rebuild(u, self.base.grad(s), vt)
