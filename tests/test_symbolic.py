@@ -270,6 +270,29 @@ def test_refuses_concave_kink():
     assert info.value.curvature == -math.inf and abs(info.value.point) < 1e-6
 
 
+@pytest.mark.parametrize("expr,kw,message", [
+    # accepted with mu = 1 before, though v(-0.5) = -0.175 < v(0) = 0
+    ("x**2/2 + 0.3*sign(x)", {}, r"jumps at x = 0: v\(0-\) = -0\.3, v\(0\+\) = 0\.3; a regularizer must be continuous"),
+    ("sign(x)", {"require_strong": False}, r"jumps at x = 0: v\(0-\) = -1, v\(0\+\) = 1;"),
+    ("x**2/2 + Heaviside(x - 1/2)", {}, r"jumps at x = 1/2: v\(1/2-\) = 0\.125, v\(1/2\+\) = 1\.125;"),
+    ("x**2/2 + Heaviside(x) - 1/2", {}, r"jumps at x = 0: v\(0-\) = -0\.5, v\(0\+\) = 0\.5;"),
+    ("floor(x)", {"require_strong": False}, r"jumps at x = 0: v\(0-\) = -1, v\(0\+\) = 0;"),
+    ("x**2/2 + ceiling(x - 1/3)", {}, r"jumps at x = 1/3: v\(1/3-\) = 0\.0555556, v\(1/3\+\) = 1\.05556;"),
+    ("Piecewise((x**2 + 1, x > 1/2), (x**2/2, True))", {}, r"jumps at x = 1/2: v\(1/2-\) = 0\.125, v\(1/2\+\) = 1\.25;"),
+])
+def test_refuses_jumps(expr, kw, message):
+    with pytest.raises(InvalidRegularizerError, match=message):
+        gr.from_expr(expr, **kw)
+
+
+def test_continuous_kinks_are_not_jumps():
+    # |x| written with sign: continuous, accepted, and the same soft thresholding as x**2/2 + Abs(x)
+    V = fx("x**2/2 + x*sign(x)", (-INF, INF))
+    assert V.mu == 1.0
+    s = np.linspace(-4, 4, 81)
+    np.testing.assert_array_equal(V.grad_conj(s), np.sign(s) * np.maximum(np.abs(s) - 1, 0.0))
+
+
 def test_not_strongly_convex():
     for expr, domain in (("x**4/4", (-1, 1)), ("0", (-1, 1)), ("sqrt(1 + x**2) - 1", (-INF, INF))):
         with pytest.raises(NotStronglyConvexError, match=r"not strongly convex.*hard LMO.*require_strong=False"):

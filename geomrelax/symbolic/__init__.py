@@ -3,7 +3,9 @@
 ``from_expr("1 - sqrt(1 - x**2)", domain=(-1, 1))`` turns a formula v(x) into a separable regularizer
 V(x) = sum_i v(x_i) on the box [lo, hi]^d. The formula is checked first, each failure a clear error:
 
-    only the symbol x;  v real and finite inside the domain;  v(0) = 0;
+    only the symbol x;  v real and finite inside the domain;
+    v continuous: v(c-) = v(c) = v(c+) at every kink c and wherever sign, Heaviside, floor, ceiling switch;
+    v(0) = 0;
     v convex: v'' >= 0, and v' nondecreasing across kinks (NotConvexError with a witness point);
     0 the minimiser: 0 in [v'(0-), v'(0+)] (v'(0) = 0 at a smooth interior 0; v'(0+) >= 0 at lo = 0);
     mu = inf v'' over the domain > 0 (NotStronglyConvexError unless require_strong=False).
@@ -173,8 +175,11 @@ _NP_EXTRA = {"softplus": _np_softplus, "logcosh": log_cosh}
 
 def _drop_dirac(expr):
     # v'' of a kinked v carries point masses (DiracDelta); pointwise they are 0, and the kinks
-    # themselves are checked through v' (scan_curvature's `decrease`)
-    return expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    # themselves are checked through v' (scan_curvature's `decrease`). Likewise the derivative of
+    # floor/ceiling, which sympy leaves unevaluated: 0 between the jumps, which are refused separately
+    out = expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    return out.replace(lambda a: isinstance(a, sympy.Derivative) and isinstance(a.expr, (sympy.floor, sympy.ceiling)),
+                       lambda a: sympy.S.Zero)
 
 
 def lambdify_numpy(expr, sym=X) -> Callable:
@@ -632,7 +637,7 @@ def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) ->
     lo, hi = _fnum(lo_s), _fnum(hi_s)
     where = f"[{_fmt(lo)}, {_fmt(hi)}]"
     notes: list = []
-    dv_s = sympy.diff(e, X)
+    dv_s = _drop_dirac(sympy.diff(e, X))
     d2v_s = _drop_dirac(sympy.diff(dv_s, X))
     v_np, dv_np, d2v_np = lambdify_numpy(e), lambdify_numpy(dv_s), lambdify_numpy(d2v_s)
 
@@ -654,6 +659,15 @@ def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) ->
                      "finite at 30 digits), left out of the scans")
         grid = grid[np.isfinite(vals)]
 
+    pieces = None
+    try:
+        pieces = _pieces(e, lo_s, hi_s, clock)
+    except (_GiveUp, _Timeout) as err:
+        notes.append(f"kinks not located ({err})")
+
+    # -- continuity: no jump at a kink or where sign/Heaviside/floor/ceiling switch ------------------
+    _check_continuity(e, pieces, lo, hi, clock, shown)
+
     # -- v(0) = 0 ----------------------------------------------------------------------------------
     v0 = _value_at(e, sympy.Integer(0), "+" if lo == 0 else "-" if hi == 0 else None, clock)
     v0f = _fnum(v0) if v0 is not None else float(v_np(np.array([0.0]))[0])
@@ -665,12 +679,6 @@ def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) ->
         raise InvalidRegularizerError(
             f"v(0) = {shown0} but a regularizer needs v(0) = 0 = min v; subtract the constant: use "
             f"'{shown} - ({shown0})'")
-
-    pieces = None
-    try:
-        pieces = _pieces(e, lo_s, hi_s, clock)
-    except (_GiveUp, _Timeout) as err:
-        notes.append(f"kinks not located ({err})")
 
     # -- convexity: v'' >= 0 and v' nondecreasing across kinks ---------------------------------------
     scan = scan_curvature(d2v_np, dv_np, lo, hi, grid=grid)
@@ -771,6 +779,78 @@ def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) ->
     return _Checked(lo=lo, hi=hi, lo_s=lo_s, hi_s=hi_s, v=v_np, dv=dv_np, d2v=d2v_np, mu=float(mu),
                     mu_exact=bool(mu_exact and mu > 0), hess0=hess0, dv0_minus=dv0_minus, dv0_plus=dv0_plus,
                     dv_lo=dv_lo, dv_hi=dv_hi, v_lo=v_lo, v_hi=v_hi, pieces=pieces, notes=notes)
+
+
+def _jump_candidates(e, pieces, lo: float, hi: float, clock: _Clock) -> list:
+    """(c, left, right): the interior points c where v may jump, with the expressions whose one-sided
+    limits are v(c-) and v(c+): the piece boundaries (kinks and the switch points of sign, Heaviside,
+    Max, Min, Piecewise), and the points where the argument u of floor(u) / ceiling(u) crosses an
+    integer (the few nearest 0, located on the scan grid, exactly by sympy where it can)."""
+    out = [(a.c1, a.v, b.v) for a, b in zip(pieces[:-1], pieces[1:])] if pieces else []
+    steps = [f for f in e.atoms(sympy.floor, sympy.ceiling) if f.args[0].has(X)]
+    if not steps:
+        return out
+    grid = domain_grid(lo, hi)
+    found: dict = {}  # ordered, without repeats
+    for f in steps:
+        u = f.args[0]
+        with np.errstate(all="ignore"):
+            k = np.floor(lambdify_numpy(u)(grid))
+        change = np.flatnonzero(np.isfinite(k[:-1]) & np.isfinite(k[1:]) & (k[:-1] != k[1:]))
+        for i in sorted(change, key=lambda j: abs(grid[j]))[:4]:
+            level = max(k[i], k[i + 1])  # the integer u crosses between grid[i] and grid[i + 1]
+            a, b = float(grid[i]), float(grid[i + 1])
+            c = None
+            try:
+                roots = clock.run(lambda: sympy.solve(u - int(level), X), 2.0)
+                c = next((r for r in roots if (rv := _real_value(_hp(r, X, 0))) is not None and a <= rv <= b), None)
+            except (_Timeout, Exception):  # no exact crossing: the grid bracket's midpoint stands in
+                c = None
+            found.setdefault(c if c is not None else _exact((a + b) / 2))
+    return out + [(c, e, e) for c in found]
+
+
+def _one_sided_value(expr, c, side: str, clock: _Clock):
+    """The limit of expr at x -> c from ``side`` as a float (sympy's limit, capped at 2 s), else expr
+    at 40 digits at c -+ 1e-30 (1 + |c|); None where neither gives a real number."""
+    try:
+        val = clock.run(lambda: sympy.limit(expr, X, c, side), 2.0)
+        f = _real_value(_hp(val, X, 0)) if val.is_number and not val.has(sympy.AccumBounds) else None
+        if f is not None:
+            return f
+    except (_Timeout, Exception):  # sympy's limit raises many kinds on hard input
+        pass
+    h = sympy.Rational(1, 10 ** 30) * (1 + abs(_exact(_fnum(c))))
+    return _real_value(_hp(expr, X, c - h if side == "-" else c + h, 40))
+
+
+def _check_continuity(e, pieces, lo: float, hi: float, clock: _Clock, shown: str) -> None:
+    """Refuse a v that jumps inside the domain: a convex function is continuous in the interior of its
+    domain, and the checks of v'' and v' that follow would not see a jump (sign(x) has v' = 0 on both
+    sides). At each candidate point c, v(c-), v(c) and v(c+) must agree to 1e-12 of their size."""
+    def side_value(expr, c, side):
+        if expr is not e:  # a kink-free piece: substitution (memoised) gives the one-sided value
+            val = _value_at(expr, c, side, clock)
+            if val is not None:
+                return _real_value(_hp(val, X, 0))
+        return _one_sided_value(expr, c, side, clock)
+
+    for c, left, right in _jump_candidates(e, pieces, lo, hi, clock):
+        vl, vr = side_value(left, c, "-"), side_value(right, c, "+")
+        vc = _real_value(_hp(e, X, c))
+        vals = [v for v in (vl, vc, vr) if v is not None]
+        if len(vals) < 2:
+            continue
+        scale = 1.0 + max(abs(v) for v in vals)
+        if max(vals) - min(vals) > 1e-12 * scale:
+            at = c if isinstance(c, sympy.Rational) or c.is_number and len(str(c)) < 30 else _fmt(_fnum(c))
+            mid = f", v({at}) = {vc:.6g}" if vc is not None and vl is not None and vr is not None \
+                and abs(vl - vr) <= 1e-12 * scale else ""
+            left_t = f"v({at}-) = {vl:.6g}" if vl is not None else f"v({at}) = {vc:.6g}"
+            right_t = f"v({at}+) = {vr:.6g}" if vr is not None else f"v({at}) = {vc:.6g}"
+            raise InvalidRegularizerError(
+                f"v = {shown} jumps at x = {at}: {left_t}{mid}, {right_t}; a regularizer must be continuous "
+                "(convex) on its domain")
 
 
 def _exact_critical(d2v, lo: float, hi: float, clock: _Clock):
