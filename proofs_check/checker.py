@@ -16,7 +16,7 @@ and 60 digits through the claim's high-precision twin or its margin run on mpmat
 neither stays in mpmath, a claim with a derived allowance is violated by margin > allowance; a
 claim with neither is 'inconclusive' (a positive margin that could be rounding).
 
-The plan is sized to fit B; the hard wall-clock limit is 2 B + 0.5 s (start-up costs such as
+The plan is sized to fit B; the hard wall-clock limit is 2 B + 1 s (start-up costs such as
 first imports must not cut a plan short). When it is reached the search stops, the verdict says so
 (stopped_by_time) and is no longer reproducible.
 """
@@ -57,7 +57,7 @@ class _Evaluator:
         self.n_inadmissible = 0
         self.first_error = ""
         self.worst = (-math.inf, -math.inf, None)  # (score, margin, z) over all points
-        self.clean = (-math.inf, -math.inf, None)  # the same over points that are not candidates
+        self.clean = (-math.inf, -math.inf, None)  # the largest margin over points that are not candidates
         self.cands: list = []  # (score, margin, z), best first, distinct points
         self.n_cands = 0
 
@@ -109,8 +109,8 @@ class _Evaluator:
             self._candidate(float(s[j]), float(m[j]), Z[j])
         ok = np.flatnonzero(~(s > 0) & ~bad & (s > -math.inf))
         if len(ok):
-            j = ok[int(np.argmax(s[ok]))]
-            if s[j] > self.clean[0]:
+            j = ok[int(np.argmax(m[ok]))]  # the largest margin (not margin - allowance) is what is reported
+            if m[j] > self.clean[1] or self.clean[2] is None:
                 self.clean = (float(s[j]), float(m[j]), Z[j].copy())
         return s
 
@@ -202,7 +202,7 @@ def check(claim: Claim, seed: int = 0, budget_s=None, max_evals=None) -> Verdict
     if n_plan < 1:
         raise ClaimError(f"max_evals must be >= 1, got {max_evals!r}")
     t0 = time.perf_counter()
-    ev = _Evaluator(claim, t0 + 2 * budget + 0.5)
+    ev = _Evaluator(claim, t0 + 2 * budget + 1.0)
     rng = _rng(claim, seed)
     stopped = False
     try:

@@ -138,9 +138,10 @@ class Verdict:
 
     status          'holds' | 'violated' | 'inconclusive'
     worst_margin    the largest margin found: on a violation, the counterexample's float64 margin;
-                    otherwise the largest over points that were not candidates and over the 60-digit
-                    values of candidates rejected as rounding (so a true claim that touches 0 shows
-                    a margin <= 0); on an undecided candidate, its float64 margin
+                    otherwise the largest over points that were not candidates (margin <= allowance)
+                    and over the 60-digit values of candidates rejected as rounding (so a true claim
+                    that touches 0 shows a margin <= 0, or within its allowance); on an undecided
+                    candidate, its float64 margin
     counterexample  the input of a confirmed violation (margin(counterexample) > 0), else None
     worst_point     the input with the largest margin, whatever the status
     confirmed_by    how the violation (or the rejection of candidates) was decided

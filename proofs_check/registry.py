@@ -15,7 +15,7 @@ from .checker import check
 from .claim import Claim, ClaimError
 
 # one module per family of claims; each has claims() -> list[Claim]
-FAMILIES = ("identities", "sandwich", "updates", "descent", "newton_schulz", "schedule", "rates")
+FAMILIES = ("identities", "limits", "sandwich", "updates", "descent", "newton_schulz", "schedule", "rates")
 
 
 def all_claims() -> list:

@@ -5,6 +5,9 @@ For V on D with conjugate V* (geomrelax.regularizers, geomrelax.spectral):
     fenchel-young-inequality   V(x) + V*(y) - <x, y> >= 0                       x in D, y free
     fenchel-young-equality     V(x) + V*(y) - <x, y> = 0 and x in D at x = grad V*(y)
     inverse-gradient           grad V*(grad V(x)) = x                           x in int D   (mu > 0)
+    inverse-gradient-of-conjugate   grad V(grad V*(y)) = y              where grad V*(y) in int D (mu > 0)
+    biconjugate                sup_y <x, y> - V*(y) = V(x)                      x in D (separable V)
+    strong-convexity           V(x2) >= V(x1) + <grad V(x1), x2 - x1> + mu/2 ||x2 - x1||^2    (mu > 0)
     conjugate-smoothness       V*(y2) <= V*(y1) + <grad V*(y1), y2 - y1> + ||y2 - y1||^2 / (2 mu)   (mu > 0)
     support-sandwich           0 <= support(m) - V*(tau m)/tau <= V(argmax_D <m, d>)/tau   (D bounded)
 
@@ -248,6 +251,136 @@ def conjugate_smoothness(V) -> Claim:
                  budget_s=_BUDGET, cost=0.2, tags=("identity", V.name, "smoothness"))
 
 
+def _lipschitz_grad(V, x):
+    """An upper bound of the Lipschitz constant of grad V near x: max v''(x_i) (separable), max v''(sigma_i)
+    (spectral lift of a separable v: the divided differences of an even convex v' are bounded by max v''), 1 (ball)."""
+    if isinstance(V, Spectral):
+        return _lipschitz_grad(V.base, np.linalg.svd(x, compute_uv=False))
+    if isinstance(V, SeparableRegularizer):
+        with np.errstate(all="ignore"):
+            return np.max(np.abs(V.d2v(x)), axis=-1)
+    return np.ones(x.shape[:-1])
+
+
+def strong_convexity(V) -> Claim:
+    sp = _Space(V)
+    mu = V.mu
+
+    def parts(Z):
+        x1 = sp.onto(sp.mat(Z[:, :sp.k]), interior=True)
+        x2 = sp.onto(sp.mat(Z[:, sp.k:]))
+        g = np.asarray(V.grad(x1), dtype=float)
+        v1, v2 = sp.value(x1), sp.value(x2)
+        return x1, x2, g, v1, v2, sp.inner(g, x2 - x1), mu / 2 * sp.sq(x2 - x1)
+
+    def margin(Z):
+        _, _, _, v1, v2, lin, quad = parts(Z)
+        return v1 + lin + quad - v2
+
+    def allowance(Z):
+        x1, x2, g, v1, v2, _, quad = parts(Z)
+        return (TOL * (1 + np.abs(v1) + np.abs(v2) + sp.sumabs(g * x2) + sp.sumabs(g * x1) + quad)
+                + sp.sens_value(x1) + sp.sens_value(x2))
+
+    return Claim(id=f"identity/{_slug(V)}/strong-convexity", source=SOURCES["conjugate-smoothness"]
+                 + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
+                 description=f"V(x2) >= V(x1) + <grad V(x1), x2 - x1> + mu/2 ||x2 - x1||^2 (mu = {mu:g}) for {V.name}",
+                 assumptions="x1 in int D, x2 in D", sample=_draw_xy(sp) if not V.bounded else
+                 (lambda rng: rng.standard_normal(2 * sp.k) * 1.5), margin=margin, allowance=allowance, batched=True,
+                 hp_route=False, budget_s=_BUDGET, cost=0.2, tags=("identity", V.name, "strong-convexity"))
+
+
+DEPTH = 1e-6  # grad V(grad V*(y)) = y is checked where grad V*(y) is at least this deep inside D
+
+
+def _depth(V, x):
+    """Relative depth of x inside D: 1 at 0, 0 on the boundary, inf when D has no boundary there."""
+    if isinstance(V, Spectral):
+        return _depth(V.base, np.linalg.svd(x, compute_uv=False))
+    if isinstance(V, SeparableRegularizer):
+        lo, hi = V.domain.lo, V.domain.hi
+        scale = max(abs(lo), abs(hi))
+        with np.errstate(all="ignore"):
+            d = np.minimum((hi - x) / scale, (x - lo) / scale)
+        return np.min(np.where(np.isfinite(d), d, np.inf), axis=-1)
+    if isinstance(V, BallQuadratic):
+        return 1.0 - np.linalg.norm(x, axis=-1)
+    raise TypeError(f"no depth for {V!r}")
+
+
+def inverse_gradient_of_conjugate(V) -> Claim:
+    sp = _Space(V)
+
+    def parts(Z):
+        y = sp.mat(Z)
+        x = np.asarray(V.grad_conj(y), dtype=float)
+        back = np.asarray(V.grad(x), dtype=float)
+        return y, x, back
+
+    def margin(Z):
+        y, x, back = parts(Z)
+        err = sp.maxabs(back - y)
+        # only where grad V*(y) is DEPTH inside D: nearer the boundary grad V is steeper than float
+        # can resolve (the rounding of x alone moves grad V(x) by more than y itself for tanh at |y| > 18)
+        return np.where(_depth(V, x) >= DEPTH, err, -np.inf)
+
+    def allowance(Z):
+        # x = grad V*(y) carries an error ~ TOL ||x||; grad V moves it by at most its Lipschitz constant
+        # near x times that
+        y, x, _ = parts(Z)
+        return TOL * (1 + sp.maxabs(y) + _lipschitz_grad(V, x) * np.sqrt(sp.sq(x)))
+
+    return Claim(id=f"identity/{_slug(V)}/inverse-gradient-of-conjugate", source=SOURCES["inverse-gradient"]
+                 + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
+                 description=f"grad V(grad V*(y)) = y where grad V*(y) is in int D, for {V.name}",
+                 assumptions=f"V strictly convex and differentiable on int D; grad V*(y) at relative depth >= {DEPTH:g} inside D", sample=_draw_y(sp), edges=_edges_y(sp),
+                 margin=margin, allowance=allowance, batched=True, hp_route=False, budget_s=_BUDGET, cost=0.2,
+                 tags=("identity", V.name, "inverse-gradient"))
+
+
+Y_BIG = 1e8  # the sup over y is taken on [-Y_BIG, Y_BIG] per coordinate: rounding ~ eps Y_BIG
+
+
+def _sup_concave(h, n, iters=160):
+    """max over y in [-Y_BIG, Y_BIG] of the concave h (vectorised over n problems): ternary search on
+    t = asinh(y) (so that tiny and huge y are resolved alike; h stays unimodal in t)."""
+    lo, hi = np.full(n, -np.arcsinh(Y_BIG)), np.full(n, np.arcsinh(Y_BIG))
+    for _ in range(iters):
+        a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+        left = h(np.sinh(a)) < h(np.sinh(b))
+        lo, hi = np.where(left, a, lo), np.where(left, hi, b)
+    y = np.sinh(0.5 * (lo + hi))
+    return y, h(y)
+
+
+def biconjugate(V) -> Claim:
+    """V**(x) = V(x) for a separable V: the sup over y separates into one concave 1-D sup per coordinate."""
+    sp = _Space(V)
+
+    def parts(Z):
+        x = sp.onto(Z)
+        xs = x.ravel()
+        with np.errstate(all="ignore"):
+            y, best = _sup_concave(lambda y: xs * y - V.conj_elementwise(y), xs.size)
+        return x, y.reshape(x.shape), best.reshape(x.shape).sum(-1)
+
+    def margin(Z):
+        x, _, vv = parts(Z)
+        return np.abs(vv - sp.value(x))
+
+    def allowance(Z):
+        x, y, vv = parts(Z)
+        return TOL * (1 + np.abs(vv) + sp.sumabs(x * y) + np.sum(np.abs(V.conj_elementwise(y)), -1)) + sp.sens_value(x)
+
+    return Claim(id=f"identity/{_slug(V)}/biconjugate", source="convex analysis: V** = V for closed convex V "
+                 "(Fenchel-Moreau; Rockafellar, Convex Analysis, Thm 12.2)",
+                 description=f"sup_y <x, y> - V*(y) = V(x) on D, for {V.name} (sup per coordinate, |y| <= 1e8)",
+                 assumptions="x in D (mapped onto D); the sup is taken over |y_i| <= 1e8 (rounding eps 1e8 at the edge of D)",
+                 sample=lambda rng: rng.standard_normal(sp.k) * (1.5 if V.bounded else 10.0), margin=margin,
+                 allowance=allowance, batched=True, hp_route=False, budget_s=_BUDGET, cost=5.0,
+                 tags=("identity", V.name, "biconjugate"))
+
+
 def support_sandwich(V) -> Claim:
     sp = _Space(V)
 
@@ -283,8 +416,10 @@ def claims() -> list:
     out = []
     for V in _regularizers():
         out += [fenchel_young_inequality(V), fenchel_young_equality(V)]
+        if isinstance(V, SeparableRegularizer):
+            out.append(biconjugate(V))
         if V.mu > 0:
-            out += [inverse_gradient(V), conjugate_smoothness(V)]
+            out += [inverse_gradient(V), inverse_gradient_of_conjugate(V), strong_convexity(V), conjugate_smoothness(V)]
         if V.bounded:
             out.append(support_sandwich(V))
     return out
