@@ -170,3 +170,154 @@ def test_bad_hyperparameters_refused(info):
     for kwargs, pattern in info.bad:
         with pytest.raises(ValueError, match=pattern):
             info.make(model.parameters(), **kwargs)
+
+
+# -- torch.optim's conventions ------------------------------------------------------------------------------
+def step_once(opt, model, x, y):
+    opt.zero_grad()
+    loss_of(model, x, y).backward()
+    opt.step()
+
+
+def trained(info, seed, steps):
+    """(model, x, y, optimizer) after ``steps`` steps on the problem of ``seed``."""
+    model, x, y = make_problem(seed)
+    opt = info.make(model.parameters())
+    for _ in range(steps):
+        step_once(opt, model, x, y)
+    return model, x, y, opt
+
+
+def assert_same_run(model_a, model_b):
+    for pa, pb in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_hyperparameters_are_checked_before_the_parameters(info):
+    # torch's optimizers raise the ValueError about lr even when params is not an iterable
+    with pytest.raises(ValueError, match="lr"):
+        info.make(None, lr=-1.0)
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_zero_size_parameters_are_skipped(info):
+    model_a, x, y = make_problem(4)
+    model_b = copy.deepcopy(model_a)
+    empty = torch.nn.Parameter(torch.zeros(0, 4, dtype=torch.float64))
+    opt_a = info.make(list(model_a.parameters()) + [empty])
+    opt_b = info.make(model_b.parameters())
+    for _ in range(20):  # through the schedule fit and into the transition
+        empty.grad = torch.zeros(0, 4, dtype=torch.float64)
+        step_once(opt_a, model_a, x, y)
+        step_once(opt_b, model_b, x, y)
+    assert_same_run(model_a, model_b)
+    assert empty not in opt_a.state
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_a_0d_tensor_lr_steps_as_the_float(info):
+    model_a, x, y = make_problem(5)
+    model_b = copy.deepcopy(model_a)
+    lr = 0.01
+    opt_a = info.make(model_a.parameters(), lr=torch.tensor(lr, dtype=torch.float64))
+    opt_b = info.make(model_b.parameters(), lr=lr)
+    for _ in range(20):
+        step_once(opt_a, model_a, x, y)
+        step_once(opt_b, model_b, x, y)
+    assert_same_run(model_a, model_b)
+
+
+BAD_LRS = [(torch.tensor([0.01]), r"shape \[1\]"), (torch.tensor([[0.01]]), r"shape \[1, 1\]"),
+           (float("inf"), "finite, got inf"), (float("nan"), "NaN"), (-0.5, "-0.5"), ("0.01", "'0.01'"),
+           (None, "None"), (True, "True")]
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+@pytest.mark.parametrize("lr,pattern", BAD_LRS, ids=[repr(v) for v, _ in BAD_LRS])
+def test_bad_lr_refused_at_construction_and_in_add_param_group(info, lr, pattern):
+    model, _, _ = make_problem()
+    with pytest.raises(ValueError, match="lr.*" + pattern):
+        info.make(model.parameters(), lr=lr)
+    first, second = list(model.parameters())
+    opt = info.make([first])
+    with pytest.raises(ValueError, match="lr.*" + pattern):
+        opt.add_param_group({"params": [second], "lr": lr})
+    assert len(opt.param_groups) == 1
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_state_dict_without_later_flags_loads_with_their_defaults(info):
+    model_a, x, y, opt_a = trained(info, 6, 18)
+    saved = copy.deepcopy(opt_a.state_dict())
+    for g in saved["param_groups"]:
+        for key in ("maximize", "foreach", "nonfinite", "fused", "schedule_median"):
+            g.pop(key, None)
+    model_b = copy.deepcopy(model_a)
+    opt_b = info.make(model_b.parameters())
+    opt_b.load_state_dict(saved)
+    assert opt_b.param_groups[0]["maximize"] is False and opt_b.param_groups[0]["nonfinite"] == "raise"
+    for _ in range(10):
+        step_once(opt_a, model_a, x, y)
+        step_once(opt_b, model_b, x, y)
+    assert_same_run(model_a, model_b)
+
+
+def _other_state_dict(info, model, x, y):
+    """A state_dict of another optimizer on the same parameters (torch AdamW)."""
+    other = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    step_once(other, model, x, y)
+    return other.state_dict()
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_foreign_state_dict_is_refused_naming_what_is_wrong(info):
+    model, x, y, opt = trained(info, 7, 1)
+    before = copy.deepcopy(opt.state_dict())
+    with pytest.raises(gr.GeomrelaxError, match=r"not .*'s: .* lacks .*torch\.optim\.AdamW"):
+        opt.load_state_dict(_other_state_dict(info, copy.deepcopy(model), x, y))
+    for o in OPTIMIZERS:
+        other = o.make(model.parameters())
+        if type(other) is type(opt) or (type(opt), type(other)) == (SoftMuon, Muon):
+            continue  # Muon is SoftMuon without a transition: its state is a SoftMuon state
+        with pytest.raises(gr.GeomrelaxError, match=type(opt).__name__):
+            opt.load_state_dict(other.state_dict())
+    after = opt.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_loaded_state_is_checked_like_a_gradient(info):
+    model, x, y, opt = trained(info, 8, 3)
+    good = copy.deepcopy(opt.state_dict())
+    bad_bound = copy.deepcopy(good)
+    bad_bound["param_groups"][0]["state_bound"] = float("nan")
+    with pytest.raises(ValueError, match="state_bound"):
+        opt.load_state_dict(bad_bound)
+    if good["state"]:
+        key = next(iter(good["state"][0]))
+        wrong = copy.deepcopy(good)
+        wrong["state"][0][key] = wrong["state"][0][key][:-1]
+        with pytest.raises(gr.GeomrelaxError, match=rf"{key}.*shape"):
+            opt.load_state_dict(wrong)
+        nan = copy.deepcopy(good)
+        nan["state"][0][key].view(-1)[0] = float("nan")
+        with pytest.raises(gr.NonFiniteError, match=key):
+            opt.load_state_dict(nan)
+    opt.load_state_dict(good)
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_pickle_and_deepcopy_give_an_optimizer_that_steps_identically(info, how):
+    import pickle
+
+    model, x, y, opt = trained(info, 9, 10)
+    # copy the optimizer together with its parameters (one memo keeps them the same objects)
+    pair = (model, opt)
+    model2, opt2 = pickle.loads(pickle.dumps(pair)) if how == "pickle" else copy.deepcopy(pair)
+    assert type(opt2) is type(opt) and opt2.param_groups[0]["params"][0] is next(model2.parameters())
+    for _ in range(12):  # across the schedule fit (step 16)
+        step_once(opt, model, x, y)
+        step_once(opt2, model2, x, y)
+    assert_same_run(model, model2)

@@ -165,3 +165,72 @@ def test_state_dict_bitwise_continuation():
         oc.step()
     assert all(torch.equal(a, c) for a, c in zip(pa, pc))
     assert oc.step_count() == 8
+
+
+# -- half precision and loaded state -------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("foreach", [False, True])
+def test_half_precision_with_small_gradients_stays_finite_and_follows_the_reference(dtype, foreach):
+    """|g| = 1e-3 in float16: |g|^3 = 1e-9 underflows and eps = 1e-8 rounds to 0 there; the statistics
+    are kept in float32, so the steps are those of the float64 reference up to the half rounding."""
+    rng = np.random.default_rng(3)
+    theta0 = torch.tensor(rng.standard_normal(64), dtype=dtype)
+    p = torch.nn.Parameter(theta0.clone())
+    opt = S3([p], lr=0.1, foreach=foreach)
+    assert opt.state_dtype(p) == torch.float32
+    ref, state = [theta0.double().numpy()], s3_init()
+    for k in range(1, 6):
+        g = torch.tensor(1e-3 * rng.choice([-1.0, 1.0], 64) * rng.uniform(0.5, 2.0, 64), dtype=dtype)
+        p.grad = g
+        opt.step()
+        ref, state = s3_step(ref, [g.double().numpy()], state, lr=0.1)
+        assert bool(torch.isfinite(p).all())
+        assert opt.state[p]["exp_avg"].dtype == torch.float32
+        # each step rounds theta once to the half dtype (<= eps/2 |theta|; the direction does not depend
+        # on theta); the float32 statistics add ~1e-7 relative: k eps |theta| per entry bounds the drift
+        tol = k * float(torch.finfo(dtype).eps) * np.maximum(np.abs(ref[0]), np.abs(theta0.double().numpy()))
+        assert np.all(np.abs(p.detach().double().numpy() - ref[0]) <= tol)
+    # the comparison is not vacuous: the reference moved theta by more than the tolerance
+    assert np.median(np.abs(ref[0] - theta0.double().numpy()) / tol) > 1
+
+
+def test_half_precision_state_survives_state_dict_in_float32():
+    p = torch.nn.Parameter(torch.ones(8, dtype=torch.float16))
+    opt = S3([p], lr=1e-2)
+    for k in range(3):
+        p.grad = torch.full((8,), 1e-3 * (k + 1), dtype=torch.float16)
+        opt.step()
+    saved = opt.state_dict()
+    q = torch.nn.Parameter(p.detach().clone())
+    opt2 = S3([q], lr=1e-2)
+    buf = io.BytesIO()
+    torch.save(saved, buf)
+    buf.seek(0)
+    opt2.load_state_dict(torch.load(buf, weights_only=True))  # torch casts state to p.dtype; we keep float32
+    assert opt2.state[q]["exp_avg_p"].dtype == torch.float32
+    assert torch.equal(opt2.state[q]["exp_avg_p"], opt.state[p]["exp_avg_p"])
+    p.grad = torch.full((8,), 2e-3, dtype=torch.float16)
+    q.grad = p.grad.clone()
+    opt.step()
+    opt2.step()
+    assert torch.equal(p, q)
+
+
+def test_loaded_huge_state_is_caught_before_it_overflows():
+    """A finite but huge loaded exp_avg (3e38 in float32): the next step would overflow m to inf. The
+    load raises the state bound to the state's size, so the step runs as a transaction and is refused."""
+    p = torch.nn.Parameter(torch.zeros(4))
+    opt = S3([p], lr=1e-2, beta=0.5)
+    p.grad = torch.ones(4)
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["exp_avg"] = torch.full((4,), 3e38)
+    sd["state"][0]["exp_avg_p"] = torch.full((4,), 3e38)
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0]["state_bound"] >= 3e38
+    before = p.detach().clone(), {k: v.clone() for k, v in opt.state[p].items()}
+    p.grad = torch.full((4,), 3e38)
+    with pytest.raises(NonFiniteError, match="exp_avg"):
+        opt.step()
+    assert torch.equal(p, before[0])
+    assert all(torch.equal(opt.state[p][k], v) for k, v in before[1].items())

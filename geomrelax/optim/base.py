@@ -560,35 +560,54 @@ class GeomOptimizer(torch.optim.Optimizer):
         except (KeyError, TypeError):
             raise GeomrelaxError(f"{name}.load_state_dict needs a dict with 'state' and 'param_groups' "
                                  f"(what state_dict() returns), got {type(state_dict).__name__}") from None
-        options = set(self.defaults) - set(_FLAGS) - set(self._late_options)
+        # torch adds 'differentiable' to the defaults on the first load (Optimizer.__setstate__)
+        options = set(self.defaults) - set(_FLAGS) - set(self._late_options) - {"differentiable"}
+        group_state = {}
+        self._init_group_state(group_state)
+        ours = set(self.defaults) | set(group_state) | set(_BOOKKEEPING)
         for gi, g in enumerate(saved_groups):
             missing = sorted(options - set(g))
-            if missing:
-                extra = sorted(set(g) - set(self.defaults) - set(_BOOKKEEPING) - {"schedule"})
+            # options of another optimizer of this family (other keys may be a user's own group entries)
+            alien = sorted((set(g) - ours) & _family_options())
+            if missing or alien:
+                extra = sorted(set(g) - ours)
                 guess = _guess_optimizer(set(g) - set(_BOOKKEEPING))
                 raise GeomrelaxError(
-                    f"this state_dict is not {name}'s: its param group {gi} lacks {name}'s option(s) "
-                    f"{missing}" + (f" and has {extra}" if extra else "")
+                    f"this state_dict is not {name}'s: its param group {gi} "
+                    + (f"lacks {name}'s option(s) {missing}" if missing else f"has options {alien}")
+                    + (f" and has {extra}" if extra and missing else "")
                     + (f"; it looks like the state of {guess}" if guess else ""))
 
 
-def _guess_optimizer(keys):
-    """The optimizer class whose constructor options best match ``keys`` (only for error messages)."""
+def _family_options():
+    """Every option name of the optimizers of geomrelax.optim (and their per-group schedule)."""
     import geomrelax.optim as ours
 
-    candidates = [getattr(ours, n) for n in ours.__all__]
-    candidates += [getattr(torch.optim, n) for n in dir(torch.optim)]
-    best, score = None, 0.0
-    for cls in candidates:
+    names = {"schedule"}
+    for n in ours.__all__:
+        cls = getattr(ours, n)
+        if isinstance(cls, type) and issubclass(cls, GeomOptimizer) and cls is not GeomOptimizer:
+            names |= set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+    return names
+
+
+def _guess_optimizer(keys):
+    """The optimizer classes whose constructor options best match ``keys`` (only for error messages)."""
+    import geomrelax.optim as ours
+
+    candidates = [(f"geomrelax.optim.{n}", getattr(ours, n)) for n in ours.__all__]
+    candidates += [(f"torch.optim.{n}", getattr(torch.optim, n)) for n in dir(torch.optim)]
+    scores = {}
+    for label, cls in candidates:
         if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)) or cls is GeomOptimizer:
             continue
         try:
             names = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
         except (TypeError, ValueError):
             continue
-        common = len(names & keys) / max(1, len(names | keys))
-        if common > score:
-            best, score = cls, common
-    if best is None or score < 0.5:
+        scores[label] = len(names & keys) / max(1, len(names | keys))
+    best = max(scores.values(), default=0.0)
+    if best < 0.5:
         return None
-    return f"{'torch' if best.__module__.startswith('torch') else 'geomrelax'}.optim.{best.__qualname__}"
+    # near ties are named together (torch's Adam and AdamW differ by one option)
+    return " or ".join(sorted(label for label, v in scores.items() if v >= best - 0.1))

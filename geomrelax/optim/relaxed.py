@@ -21,15 +21,16 @@ NaN): a non-finite direction raises NonFiniteError and leaves parameters and sta
 from __future__ import annotations
 
 import math
+import pickle
 import warnings
 
 import numpy as np
 import torch
 
 from .. import updates as U
-from ..errors import NonFiniteError
+from ..errors import GeomrelaxError, NonFiniteError
 from ..lmo import check_tau
-from ..regularizers import Regularizer, as_regularizer
+from ..regularizers import BUILTIN_NAMES, Regularizer, as_regularizer
 from .base import GeomOptimizer, InvalidHyperparameterError, check_sgd_momentum_options
 
 __all__ = ["Relaxed", "NumpyFallbackWarning", "torch_relaxed_lmo"]
@@ -88,6 +89,25 @@ class Relaxed(GeomOptimizer):
         defaults = dict(tau=tau, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                         weight_decay=weight_decay, maximize=maximize, foreach=foreach, nonfinite=nonfinite)
         super().__init__(params, defaults)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        try:
+            pickle.dumps(self.regularizer)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            # the built-ins hold local functions: a built-in travels by its name and is rebuilt on load
+            if self.regularizer.name not in BUILTIN_NAMES:
+                raise GeomrelaxError(
+                    f"Relaxed: regularizer {self.regularizer.name!r} cannot be pickled (it holds local "
+                    "functions); save the optimizer's state_dict() instead") from None
+            state["regularizer"] = self.regularizer.name
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if "regularizer" in state:  # unpickling (torch's load_state_dict also calls this, without it)
+            state["regularizer"] = _resolve(state["regularizer"])
+        super().__setstate__(state)
 
     def _validate_group(self, group):
         check_sgd_momentum_options(group)

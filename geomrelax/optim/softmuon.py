@@ -252,6 +252,13 @@ class SoftMuon(GeomOptimizer):
 class Muon(SoftMuon):
     """Muon: SoftMuon without a transition (momentum, Nesterov, NS5, sqrt(max(1, rows/cols)) scale)."""
 
+    def _validate_group(self, group):
+        if group.get("sign_iters") is not None:
+            raise InvalidHyperparameterError(
+                f"Muon has no transition, got sign_iters={group['sign_iters']!r} (a SoftMuon state_dict?); "
+                "use SoftMuon")
+        super()._validate_group(group)
+
     def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0,
                  ns_coefficients=NS5_COEFFICIENTS, ns_steps=5, ns_eps=NS5_EPS, ns_dtype=None, maximize=False,
                  nonfinite="raise"):
