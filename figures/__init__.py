@@ -17,6 +17,10 @@ from .style import FigureDataError, FigureFiles
 # figure name -> (module, function); the names are those of `geomrelax plot NAME`
 FIGURES = {
     "soft_maps": ("figures.maps", "soft_maps"),
+    "rate_fits": ("figures.rates", "rate_fits"),
+    "tau_convergence": ("figures.convergence", "tau_convergence"),
+    "dimension": ("figures.convergence", "dimension_scaling"),
+    "noise_density": ("figures.rates", "noise_density_gain"),
     "temperature_schedule": ("figures.schedule", "temperature_schedule"),
     "spectral_map_errors": ("figures.spectral", "spectral_map_errors"),
 }

@@ -61,9 +61,19 @@ def pyplot():
     return plt
 
 
+# one colour per optimizer in every figure, so that a reader can follow a method from figure to figure
+OPTIMIZER_COLOURS = {"signum": OKABE_ITO[0], "softsignum": OKABE_ITO[1], "sgd": OKABE_ITO[2], "s3": OKABE_ITO[3],
+                     "relaxed": OKABE_ITO[4], "muon": OKABE_ITO[5], "softmuon": OKABE_ITO[6]}
+
+
 def color(i: int) -> str:
     """The i-th palette colour (cycling)."""
     return OKABE_ITO[i % len(OKABE_ITO)]
+
+
+def optimizer_color(name: str, i: int) -> str:
+    """The optimizer's own colour (OPTIMIZER_COLOURS), else the i-th palette colour."""
+    return OPTIMIZER_COLOURS.get(name.split(":")[0], color(i))
 
 
 # -- tidy CSV ------------------------------------------------------------------------------------------

@@ -141,3 +141,56 @@ def test_import_geomrelax_does_not_load_matplotlib():
     code = "import sys, geomrelax, geomrelax.store, figures; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def power_rows(xname, optimizers, xs, slope, seeds=3, **extra):
+    """value = x^slope(optimizer) times a seed factor within +-5%: the data a sweep would give on an exact power law."""
+    rng = np.random.default_rng(1)
+    return [{"optimizer": o, xname: float(x), "seed": s, "value": float(x) ** slope[o] * rng.uniform(0.95, 1.05),
+             "measure": "min_l1", **extra.get(o, {})} for o in optimizers for x in xs for s in range(seeds)]
+
+
+def test_rate_fits_and_dimension(tmp_path):
+    from figures.convergence import dimension_scaling
+    from figures.rates import rate_fits
+    from figures.style import OPTIMIZER_COLOURS
+
+    slope = {"signum": -0.5, "sgd": -0.25, "s3": -0.75}
+    fits = {o: {"exponent": slope[o], "lo": slope[o] - 0.05, "hi": slope[o] + 0.05, "claimed": -0.25,
+                "verdict": "consistent" if o == "sgd" else "faster"} for o in slope}
+    files = rate_fits(power_rows("T", list(slope), [100, 1000, 10000], slope, **fits), tmp_path / "rates")
+    assert files.n_series == 3
+    cols = png_colours(files.png)
+    assert all(rgb(OPTIMIZER_COLOURS[o]) in cols for o in slope)
+    assert {r["optimizer"] for r in read_csv(files.csv)} == set(slope)
+
+    dslope = {"signum": 1.0, "softsignum": 0.5}
+    dfits = {o: {"exponent": v, "lo": v - 0.1, "hi": v + 0.1, "claimed": math.nan if o == "softsignum" else 1.0}
+             for o, v in dslope.items()}
+    files = dimension_scaling(power_rows("d", list(dslope), [10, 100, 1000], dslope, **dfits), tmp_path / "dim")
+    assert files.n_series == 2
+    assert all(rgb(OPTIMIZER_COLOURS[o]) in png_colours(files.png) for o in dslope)
+
+
+def test_tau_convergence(tmp_path):
+    from figures.convergence import tau_convergence
+
+    rows = []
+    for o, taus in (("softsignum", [0.1, 1.0, 10.0]), ("signum", [math.inf]), ("sgd", [0.0])):
+        for tau in taus:
+            for seed in range(2):
+                rows += [{"optimizer": o, "tau": tau, "seed": seed, "step": t, "value": 10.0 / (1 + t) ** 0.3,
+                          "measure": "min_l1"} for t in (0, 10, 100, 1000)]
+    files = tau_convergence(rows, tmp_path / "tau")
+    assert files.n_series == 5  # three temperatures and the two limits
+    assert len(read_csv(files.csv)) == len(rows)
+    assert len(png_colours(files.png)) > 20
+
+
+def test_noise_density_gain(tmp_path):
+    from figures.rates import noise_density_gain
+
+    rows = [{"phi": p, "d": 100, "T": 300, "gain_min": p ** -0.2, "gain_avg": p ** -0.1, "gain_pred_bounds": p ** -0.25,
+             "gain_pred_noise": p ** -0.25} for p in (0.01, 0.1, 1.0)]
+    files = noise_density_gain(rows, tmp_path / "gain")
+    assert_drawn(files, 2)

@@ -24,6 +24,8 @@ name, so levels share whatever items they have in common.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import json
 import sys
 import time
@@ -51,6 +53,7 @@ class ReportOptions:
     n_points: Optional[int] = None
     crosscheck: Optional[bool] = None
     search: Optional[bool] = None
+    progress: bool = False  # long items may show their own progress bar (never part of a configuration)
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -100,6 +103,21 @@ class ItemOutcome:
     seconds: float
     cached: bool
     error: Optional[str] = None
+
+
+def package_fingerprint(name: str) -> str:
+    """A hash of the Python source of package ``name``: results computed by other code are not reused.
+
+    Raises ModuleNotFoundError when the package is not installed (a section then fails with that error).
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"No module named {name!r}")
+    root = Path(spec.origin).parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def _error_text(exc: BaseException) -> str:
@@ -245,7 +263,8 @@ def run_report(out="results", *, sections=None, level: str = "default", quick: b
     if quick and full:
         raise GeomrelaxError("choose one of quick and full")
     level = "quick" if quick else "full" if full else level
-    opts = ReportOptions(level=level, seed=seed, n_points=n_points, crosscheck=crosscheck, search=search)
+    opts = ReportOptions(level=level, seed=seed, n_points=n_points, crosscheck=crosscheck, search=search,
+                         progress=progress is True)
     known = _sections()
     chosen = list(known) if sections is None else list(dict.fromkeys(sections))
     for name in chosen:
