@@ -131,7 +131,9 @@ class _Scaled(Noise):
         return self._scale[key]
 
     def apply(self, problem, x, grad, draw):
-        return grad + self._scale_tensor(problem, grad) * draw.to(grad.dtype)
+        import torch
+
+        return torch.addcmul(grad, self._scale_tensor(problem, grad), draw.to(grad.dtype))
 
 
 class Gaussian(_Scaled):

@@ -155,20 +155,21 @@ class Separable(Problem):
         self.event_shape = (d,)
         self.x0_np = np.zeros(d)
         self.f_star = 0.0
+        self.a2 = 2.0 * self.a
         self.L_coord = 2.0 * self.a
         self.L2 = float(self.L_coord.max())
         self.L_inf = float(self.L_coord.sum())
 
-    def _consts(self, x):
-        return self.tensors(x, "a", "c")
-
     def value(self, x):
-        a, c = self._consts(x)
+        a, c = self.tensors(x, "a", "c")
         return (a * _phi(x - c, self.phi)[0]).sum(-1)
 
     def grad(self, x):
-        a, c = self._consts(x)
-        return a * _phi(x - c, self.phi)[1]
+        a2, c = self.tensors(x, "a2", "c")
+        z = x - c
+        q = 1.0 / (1.0 + z * z)
+        # a_i phi'(z): 2 a_i z / (1 + z^2)^2 (rational) or 2 a_i z / (1 + z^2) (log); a2 = 2 a
+        return a2 * z * q * q if self.phi == "rational" else a2 * z * q
 
 
 class RobustRegression(Problem):

@@ -88,6 +88,7 @@ class Cell:
     n_checkpoints: int = 12
     dtype: str = "float32"
     device: str = "cpu"
+    compile: object = None
     method: object = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -111,7 +112,7 @@ def run_one(cell: Cell, progress=None) -> list:
     noise = make_noise(nspec.pop("kind"), **nspec)
     m = cell.method
     rows = run_cell(problem, noise, m, cell.T, cell.taus, cell.seeds, n_checkpoints=cell.n_checkpoints,
-                    device=cell.device, dtype=cell.dtype, progress=progress)
+                    device=cell.device, dtype=cell.dtype, progress=progress, compile=cell.compile)
     sig = np.ravel(noise.sigma(problem))
     consts = problem.constants()
     lr, beta, _ = m.at_horizon(cell.T)
@@ -150,7 +151,7 @@ def _as_list(v):
 
 
 def build_cells(problems, noises, optimizers, dims, horizons, taus, seeds, n_checkpoints=12, dtype="float32",
-                device="cpu") -> list:
+                device="cpu", compile=None) -> list:
     cells = []
     for p in _as_list(problems):
         for n in _as_list(noises):
@@ -159,7 +160,7 @@ def build_cells(problems, noises, optimizers, dims, horizons, taus, seeds, n_che
                     for T in _as_list(horizons):
                         cells.append(Cell(_spec(p, "problem"), _spec(n, "noise"), o, int(d), int(T),
                                           tuple(float(t) for t in _as_list(taus)), tuple(int(s) for s in seeds),
-                                          n_checkpoints, dtype, device))
+                                          n_checkpoints, dtype, device, compile))
     return cells
 
 
@@ -167,20 +168,22 @@ def sweep(problems=("separable",), noises=({"kind": "gaussian", "sigma": 0.1},),
           optimizers=("signum", "softsignum", "sgd"), dims=(100,), horizons=(100, 300, 1000, 3000),
           taus=(0.1, 1.0, 10.0, 100.0), seeds=range(8), *, out=None, n_checkpoints: int = 12,
           dtype: str = "float32", device: str = "cpu", executor=None, progress: bool = True, fit: bool = True,
-          claim_d="bounds") -> SweepResult:
+          claim_d="bounds", compile=None) -> SweepResult:
     """Run the grid and return a :class:`SweepResult`; with ``out`` the results are also written
     (and a second call with the same ``out`` resumes: finished cells are loaded, not rerun).
 
     executor: None (here, one cell after another), a ``distributed.Client``, or "dask" (a local
     cluster with two in-process workers). ``claim_d="bounds"`` compares d-exponents with the
-    explicit bounds of :mod:`synthetic.bounds` evaluated on each cell's constants.
+    explicit bounds of :mod:`synthetic.bounds` evaluated on each cell's constants. ``compile``: see
+    :func:`synthetic.engine.run_cell` (None: automatic for long, large cells; True / False force it).
     """
     if device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise ProblemError("device='cuda' asked for, but torch sees no CUDA device")
-    cells = build_cells(problems, noises, optimizers, dims, horizons, taus, seeds, n_checkpoints, dtype, device)
+    cells = build_cells(problems, noises, optimizers, dims, horizons, taus, seeds, n_checkpoints, dtype, device,
+                        compile)
     seen = {}
     for c in cells:
         seen.setdefault(c.cell_id, c)
