@@ -1,13 +1,13 @@
 """Run every benchmark in turn and print their tables: python -m benchmarks [NAME ...].
 
-NAME is one of core, schedule, optim, softmuon (default: all). Each prints ratios measured in
+NAME is one of core, schedule, optim, softmuon, sweep (default: all). Each prints ratios measured in
 one run; absolute times on shared machines are noise.
 """
 
 import importlib
 import sys
 
-ALL = ("core", "schedule", "optim", "softmuon")
+ALL = ("core", "schedule", "optim", "softmuon", "sweep")
 
 
 def main(argv=None):
