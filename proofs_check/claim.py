@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from geomrelax.errors import GeomrelaxError
+from geomrelax.store import jsonable
 
 STATUSES = ("holds", "violated", "inconclusive")
 
@@ -117,21 +118,6 @@ class Claim:
         object.__setattr__(self, "tags", tuple(self.tags))
 
 
-def _jsonable(x):
-    """JSON-ready copy of x: arrays to lists, non-finite floats to the strings 'inf', '-inf', 'nan'."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else str(float(x))
-    return x
-
-
 @dataclass
 class Verdict:
     """The outcome of checking one claim.
@@ -182,7 +168,7 @@ class Verdict:
         return self.status == self.expected
 
     def to_dict(self) -> dict:
-        return _jsonable({
+        return jsonable({
             "id": self.id, "source": self.source, "status": self.status, "worst_margin": self.worst_margin,
             "counterexample": self.counterexample, "worst_point": self.worst_point,
             "evaluations": self.evaluations, "seconds": self.seconds, "budget_s": self.budget_s,
