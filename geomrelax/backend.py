@@ -12,12 +12,13 @@ The adapters. ``ops_for(x)`` gives the adapter of x's backend (``NumpyOps`` or `
 float type (x's own when it is floating, else float64). Both have the same methods and the same meaning,
 so that code written against an adapter runs unchanged on numpy arrays and on tensors of any device:
 
-    facts        dtype, itype (the signed integer of the same width), eps, name
+    facts        dtype, itype (the signed integer of the same width), eps, max, tiny (smallest normal), name
     making       full(like, value), zeros_like, copy, like(out, x) (a formula's output shaped like x),
                  as_work(x) (x in the working float type), to_numpy(x), flat(x)
-    elementwise  abs, sign, sqrt, exp, tanh, hypot, isnan, isfinite, minimum, maximum, where
+    elementwise  abs, sign, sqrt, exp, tanh, hypot, isnan, isfinite, minimum, maximum, clip, where
     reductions   any(m) -> bool, row_any(m), count_nonzero(m) -> int, all_finite(x) -> bool, vector_norm(x) -> float,
-                 row_norm(x) (||.||_2 over the last axis, kept), scale_of(big) (a power of two near big)
+                 row_absmax(x), row_norm(x) (over the last axis, kept; the norm never over/underflows),
+                 scale_of(big) (a power of two near big: exact scaling)
     selection    nonzero(m) (flat indices), compress(m, x) (x[m]), concat(list), sort, searchsorted,
                  sample_indices(n, m, seed) (m uniform indices in [0, n), reproducible per seed)
     floats       key / unkey (the floats' ordering as integers), ordered_mid(a, b), toward_zero(value)
@@ -103,6 +104,8 @@ class NumpyOps(_Ops):
         self.sign_bit = self.itype.type(sign)
         self.mag = self.itype.type(mag)
         self.eps = float(np.finfo(self.dtype).eps)
+        self.max = float(np.finfo(self.dtype).max)
+        self.tiny = float(np.finfo(self.dtype).tiny)
         self.norm_floor = float(np.finfo(self.dtype).tiny) ** 0.5 / self.eps
 
     # -- making arrays --------------------------------------------------------------------------
@@ -166,6 +169,9 @@ class NumpyOps(_Ops):
     def where(self, c, a, b):
         return np.where(c, a, b)
 
+    def clip(self, x, lo: float, hi: float):
+        return np.clip(x, lo, hi)
+
     # -- reductions -----------------------------------------------------------------------------
     def any(self, m) -> bool:
         return bool(np.any(m))
@@ -189,11 +195,15 @@ class NumpyOps(_Ops):
         x = np.asarray(x).reshape(-1)
         return _safe_norm(self, x, lambda y: float(np.linalg.norm(y)), lambda y: float(np.max(np.abs(y))))
 
+    def row_absmax(self, x):
+        """max |x_i| over the last axis (kept, size 1; 0 for an empty axis)."""
+        x = np.asarray(x)
+        return np.max(np.abs(x), axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,), x.dtype)
+
     def row_norm(self, x):
         """||x||_2 over the last axis (kept, size 1), without overflow or underflow of the squares."""
         x = np.asarray(x)
-        big = np.max(np.abs(x), axis=-1, keepdims=True) if x.shape[-1] else np.zeros(x.shape[:-1] + (1,), x.dtype)
-        c = self.scale_of(big)
+        c = self.scale_of(self.row_absmax(x))
         with np.errstate(invalid="ignore"):
             return c * np.linalg.norm(x / c, axis=-1, keepdims=True)
 
@@ -253,6 +263,8 @@ class TorchOps(_Ops):
         bits, self.sign_bit, self.mag = _int_bits(self.dtype.itemsize)
         self.itype = {16: torch.int16, 32: torch.int32, 64: torch.int64}[bits]
         self.eps = float(torch.finfo(self.dtype).eps)
+        self.max = float(torch.finfo(self.dtype).max)
+        self.tiny = float(torch.finfo(self.dtype).tiny)
         self.norm_floor = float(torch.finfo(self.dtype).tiny) ** 0.5 / self.eps
 
     def _is_t(self, x) -> bool:
@@ -321,6 +333,9 @@ class TorchOps(_Ops):
     def maximum(self, x, y):
         return self.torch.maximum(x, y) if self._is_t(y) else x.clamp(min=y)
 
+    def clip(self, x, lo: float, hi: float):
+        return x.clamp(lo, hi)
+
     def where(self, c, a, b):
         if not self._is_t(a) and not self._is_t(b):
             # two Python numbers would give torch's default dtype (float32): use the working type
@@ -350,10 +365,12 @@ class TorchOps(_Ops):
         return _safe_norm(self, x.reshape(-1), lambda y: float(la.vector_norm(y)),
                           lambda y: float(la.vector_norm(y, ord=math.inf)))
 
+    def row_absmax(self, x):
+        return x.abs().amax(dim=-1, keepdim=True) if x.shape[-1] else x.new_zeros(x.shape[:-1] + (1,))
+
     def row_norm(self, x):
         """See NumpyOps.row_norm."""
-        big = x.abs().amax(dim=-1, keepdim=True) if x.shape[-1] else x.new_zeros(x.shape[:-1] + (1,))
-        c = self.scale_of(big)
+        c = self.scale_of(self.row_absmax(x))
         return c * self.torch.linalg.vector_norm(x / c, dim=-1, keepdim=True)
 
     def scale_of(self, big):

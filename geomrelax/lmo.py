@@ -16,6 +16,7 @@ import numbers
 
 import numpy as np
 
+from .backend import ops_for
 from .errors import InvalidTemperatureError, NonFiniteError
 from .regularizers import _scaled, as_regularizer
 
@@ -72,7 +73,7 @@ def relaxed_lmo_value(V, m, tau) -> np.ndarray:
     m = _check_finite(m)
     if math.isinf(tau):
         return -V.support(-m)
-    y = _scaled(m, tau)
+    y = _scaled(ops_for(m), m, tau)
     if np.all(np.isfinite(y)):
         return -V.conj(y) / tau
     # tau m overflowed: the minimum is attained at d = d_tau(m), so it is <m, d> + V(d) / tau

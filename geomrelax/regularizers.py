@@ -35,7 +35,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy import special
 
-from .backend import ops_for
+from .backend import is_tensor, ops_for
 from .cvxpy_forms import CvxpyTerm, NotExpressible, cvxpy_module, spectral_ball
 from .cvxpy_forms import (algebraic_cvxpy, algebraic_spectral, box_cvxpy, box_spectral, entropic_cvxpy,
                           entropic_spectral, quadratic_cvxpy, quadratic_spectral)
@@ -139,17 +139,19 @@ class Regularizer:
         """The constraints sigma(D) in dom f alone, for the hard LMO of the spectral lift."""
         raise NotExpressible(f"{self.name}: no cvxpy form of the spectral domain of a {type(self).__name__}")
 
-    def relaxed_lmo(self, m, tau: float) -> Array:
+    def relaxed_lmo(self, m, tau: float):
         """d_tau(m) = grad V*(-tau m) for a finite m and a finite tau > 0, also where tau m overflows.
 
-        Here: grad_conj(-tau m) when every tau m_i is finite; a regularizer that can say what its map does
-        beyond the float range overrides this (the built-ins do), the others refuse with an error.
+        m is a numpy array or a torch tensor (then the torch route, same dtype and device). Here:
+        grad V*(-tau m) when every tau m_i is finite; a regularizer that can say what its map does beyond
+        the float range overrides this (the built-ins do), the others refuse with an error.
         """
-        y = _scaled(m, tau)
-        if np.all(np.isfinite(y)):
-            return self.grad_conj(y)
-        raise NonFiniteError(f"{self.name}: tau * m overflows the float range (tau = {tau:g}, max |m| = "
-                             f"{np.max(np.abs(m)):g}) and this regularizer has no overflow-safe route")
+        ops, m = _backend(m)
+        y = _scaled(ops, m, tau)
+        if not ops.all_finite(y):
+            raise NonFiniteError(f"{self.name}: tau * m overflows the float range (tau = {tau:g}, max |m| = "
+                                 f"{float(ops.abs(m).max()):g}) and this regularizer has no overflow-safe route")
+        return self.torch_grad_conj(y) if ops.name == "torch" else self.grad_conj(y)
 
     def require_strongly_convex(self) -> None:
         if not self.strongly_convex:
@@ -331,21 +333,22 @@ class SeparableRegularizer(Regularizer):
     def cvxpy_spectral_domain(self, D) -> CvxpyTerm:
         return CvxpyTerm(0, spectral_ball(D, self.domain.hi), f"sigma_max(D) <= {self.domain.hi:g}", zero=True)
 
-    def relaxed_lmo(self, m, tau: float) -> Array:
-        """grad v*(-tau m_i) entry by entry. grad v* is monotone, so an entry whose tau m_i overflows
-        takes its value at the largest float of that sign (an end of a bounded D to rounding for every
-        built-in); on an unbounded side the answer itself is beyond the float range (an error)."""
-        y = _scaled(m, tau)
-        over = ~np.isfinite(y)
-        if np.any(over):
-            if (np.any(over & (y > 0)) and not math.isfinite(self.domain.hi)
-                    or np.any(over & (y < 0)) and not math.isfinite(self.domain.lo)):
+    def relaxed_lmo(self, m, tau: float):
+        """grad v*(-tau m_i) entry by entry (numpy, or torch for a tensor). grad v* is monotone, so an
+        entry whose tau m_i overflows takes its value at the largest float of that sign (an end of a
+        bounded D to rounding for every built-in); on an unbounded side the answer itself is beyond the
+        float range (an error)."""
+        ops, m = _backend(m)
+        y = _scaled(ops, m, tau)
+        over = ~ops.isfinite(y)
+        if ops.any(over):
+            if (ops.any(over & (y > 0)) and not math.isfinite(self.domain.hi)
+                    or ops.any(over & (y < 0)) and not math.isfinite(self.domain.lo)):
                 raise NonFiniteError(
                     f"{self.name}: d = grad V*(-tau m) is beyond the float range (tau = {tau:g}, max |m| = "
-                    f"{np.max(np.abs(m)):g}, and the domain [{self.domain.lo}, {self.domain.hi}] is unbounded)")
-            big = np.finfo(y.dtype).max
-            y = np.clip(y, -big, big)
-        return self.grad_conj(y)
+                    f"{float(ops.abs(m).max()):g}, and the domain [{self.domain.lo}, {self.domain.hi}] is unbounded)")
+            y = ops.clip(y, -ops.max, ops.max)
+        return self.torch_grad_conj(y) if ops.name == "torch" else self.grad_conj(y)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -508,24 +511,25 @@ class BallQuadratic(Regularizer):
 
     def lmo(self, m) -> Array:
         m = _as_float(m)
-        n = ops_for(m).row_norm(m)
-        return -m / np.where(n > 0, n, 1.0)
+        ops = ops_for(m)
+        mn = m / ops.scale_of(ops.row_absmax(m))  # exact; ||mn|| cannot overflow where ||m|| would
+        n = ops.row_norm(mn)
+        return -mn / np.where(n > 0, n, 1.0)
 
     def support(self, m) -> Array:
         m = _as_float(m)
         return ops_for(m).row_norm(m)[..., 0]
 
-    def relaxed_lmo(self, m, tau: float) -> Array:
+    def relaxed_lmo(self, m, tau: float):
         """-tau m / max(1, tau ||m||), computed as -m / ||m|| wherever tau ||m|| > 1: no tau m is formed
-        there, so it cannot overflow (m is first scaled by a power of two, exactly)."""
-        m = _as_float(m)
-        ops = ops_for(m)
-        c = ops.scale_of(np.max(np.abs(m), axis=-1, keepdims=True))
+        there, so it cannot overflow (m is first scaled by a power of two, exactly). numpy or torch."""
+        ops, m = _backend(m)
+        c = ops.scale_of(ops.row_absmax(m))
         mn = m / c
         n = ops.row_norm(mn)  # in [1, 2 sqrt(d)] unless the row is 0
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        with ops.errstate():
             t = tau * c
-            return np.where(t * n <= 1.0, -t * mn, -mn / np.where(n > 0, n, 1.0))
+            return ops.where(t * n <= 1.0, -t * mn, -mn / ops.where(n > 0, n, 1.0))
 
     def sample_domain(self, rng, shape, margin: float = 0.0) -> Array:
         shape = tuple(np.atleast_1d(shape))
@@ -560,7 +564,13 @@ def _ball_grad_conj(ops, y):
     bad = ~ops.isfinite(y)
     if ops.any(bad):
         y = ops.where(bad, ops.sign(y), ops.where(ops.row_any(bad), 0.0, y))
-    return y / ops.maximum(ops.row_norm(y), 1.0)
+    # y = c yn with c a power of two: ||yn|| is in [1, 2 sqrt(d)], and c ||yn|| may overflow (a float16
+    # y of 6e4 has ||y|| beyond 65504) only where it is > 1 anyway
+    c = ops.scale_of(ops.row_absmax(y))
+    yn = y / c
+    n = ops.row_norm(yn)
+    with ops.errstate():
+        return ops.where(c * n > 1.0, yn / ops.where(n > 0, n, 1.0), y)
 
 
 _BUILTINS: dict[str, Callable[[], Regularizer]] = {
@@ -575,17 +585,24 @@ _BUILTINS: dict[str, Callable[[], Regularizer]] = {
 BUILTIN_NAMES: tuple[str, ...] = tuple(_BUILTINS)
 
 
-def _scaled(m, tau: float) -> Array:
+def _backend(m):
+    """(adapter, m): a tensor as it is, anything else as a float numpy array."""
+    if not is_tensor(m):
+        m = _as_float(m)
+    return ops_for(m), m
+
+
+def _scaled(ops, m, tau: float):
     """-tau m in m's float type: +-inf where it overflows (no warning: the callers handle it), 0 where
     m = 0 (a tau beyond float32's range is inf in float32 arithmetic, and inf * 0 is NaN), and the
-    smallest float of the right sign where it underflows to 0 (the box's map sign(y) needs the sign;
-    a strongly convex map is moved by at most that one subnormal spacing)."""
-    m = _as_float(m)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+    smallest subnormal of the right sign where it underflows to 0 (the box's map sign(y) needs the
+    sign; a strongly convex map is moved by at most that one subnormal spacing)."""
+    with ops.errstate():
         y = -tau * m
     lost = (y == 0) & (m != 0)
-    y = np.where(m == 0, 0.0, y)
-    return np.where(lost, -np.sign(m) * np.finfo(m.dtype).smallest_subnormal, y)
+    y = ops.where(m == 0, 0.0, y)
+    # the smallest subnormal is tiny * eps (2^-1074 in float64, 2^-24 in float16)
+    return ops.where(lost, -ops.sign(m) * (ops.tiny * ops.eps), y)
 
 
 def as_regularizer(V) -> Regularizer:

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .backend import torch_module
+from .backend import is_tensor, torch_module
 from .errors import InvalidRegularizerError, InvalidTemperatureError
 from .regularizers import _ULPS, Regularizer, _as_float
 
@@ -95,8 +95,8 @@ class Spectral(Regularizer):
     def relaxed_lmo(self, m, tau: float) -> np.ndarray:
         """grad F*(-tau M) = U diag(d_tau(sigma)) W^T from the SVD of M itself (-tau M has the singular
         vectors (-U, W) and values tau sigma, and grad f* is odd): tau M is never formed, so it cannot
-        overflow, and the base map handles tau sigma beyond the float range."""
-        u, s, vt = self.svd(_check_matrix(m, "M"))
+        overflow, and the base map handles tau sigma beyond the float range. numpy or torch."""
+        u, s, vt = _torch_svd(m) if is_tensor(m) else self.svd(_check_matrix(m, "M"))
         return _rebuild(u, self.base.relaxed_lmo(s, tau), vt)
 
     def grad(self, x) -> np.ndarray:
