@@ -13,13 +13,14 @@ measured one, in the style of PEPit.
               margin=lambda z: np.log(np.cosh(z[0])) - z[0]**2 / 2)
     v = check(c, seed=0, budget_s=10)      # v.status, v.worst_margin, v.counterexample
 
-``all_claims()`` lists the shipped claims, ``check_all(...)`` checks them (with filters), and
+``reevaluate(claim, v.counterexample)`` evaluates a counterexample again (float64, allowance,
+60 digits). ``all_claims()`` lists the shipped claims, ``check_all(...)`` checks them (with filters), and
 ``geomrelax claims`` is the command line (proofs_check.cli). It depends on the core
 (:mod:`geomrelax`) and on :mod:`synthetic` for the rate claims; the core never imports it.
 """
 
-from .checker import check
+from .checker import check, reevaluate
 from .claim import Claim, ClaimError, Verdict
 from .registry import all_claims, check_all, select
 
-__all__ = ["Claim", "ClaimError", "Verdict", "all_claims", "check", "check_all", "select"]
+__all__ = ["Claim", "ClaimError", "Verdict", "all_claims", "check", "check_all", "reevaluate", "select"]

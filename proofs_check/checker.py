@@ -181,6 +181,23 @@ def _search(claim, ev: _Evaluator, rng, n_plan: int):
         polish(lambda z: ev(z[None])[0], ev.worst[2], claim.bounds, max_evals=left)
 
 
+def reevaluate(claim: Claim, z) -> dict:
+    """Re-evaluate a claim at the input z (e.g. a verdict's counterexample): the float64 margin, the
+    allowance (0 without one), the 60-digit margin (None where that route does not apply) and
+    ``violated``: True when the margin exceeds the allowance and the 60-digit value (if any) confirms it."""
+    z = np.asarray(z, dtype=float)
+    with np.errstate(all="ignore"):
+        m = float(np.asarray(claim.margin(z[None]) if claim.batched else claim.margin(z), dtype=float).reshape(-1)[0])
+        a = 0.0 if claim.allowance is None else float(
+            np.asarray(claim.allowance(z[None]) if claim.batched else claim.allowance(z), dtype=float).reshape(-1)[0])
+    real, hp = None, None
+    if claim.margin_hp is not None:
+        real, hp = confirm(claim.margin_hp, z, False)
+    elif claim.hp_route:
+        real, hp = confirm(claim.margin, z, claim.batched)
+    return {"margin": m, "allowance": a, "hp_margin": hp, "violated": bool(m > a and real is not False)}
+
+
 def check(claim: Claim, seed: int = 0, budget_s=None, max_evals=None) -> Verdict:
     """Check one claim: search for a violation within the budget, confirm it, return a Verdict.
 
