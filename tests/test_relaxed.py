@@ -230,3 +230,20 @@ def test_parity_user_defined_regularizers(expr, domain, route):
     # the numeric route solves v'(x) = s to a few ulps of x (|x| <= 2), the closed forms are a few ulps too
     for k, e in enumerate(errs, 1):
         assert e <= 64 * EPS64 * 8 * k, (k, e)
+
+
+def test_a_failing_group_changes_no_group():
+    """Group 1's tau fails at step 2: group 0, stepped first, is left as it was too (plans before writes)."""
+    _, params = make_params(VEC_SHAPES)
+    opt = Relaxed([{"params": params[:1]}, {"params": params[1:], "tau": lambda k: 2.0 if k < 2 else float("nan")}],
+                  regularizer="entropic", tau=3.0, lr=0.1, momentum=0.5)
+    set_grads(params, grads_at(1, VEC_SHAPES))
+    opt.step()
+    before = [p.detach().clone() for p in params]
+    bufs = [opt.state[p]["momentum_buffer"].clone() for p in params]
+    set_grads(params, grads_at(2, VEC_SHAPES))
+    with pytest.raises(InvalidTemperatureError, match="NaN"):
+        opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(params, before))
+    assert all(torch.equal(opt.state[p]["momentum_buffer"], b) for p, b in zip(params, bufs))
+    assert (opt.step_count(0), opt.step_count(1)) == (1, 1)

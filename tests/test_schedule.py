@@ -445,3 +445,42 @@ def test_schedule_arrays_are_read_only():
     sched = temperature_schedule(cauchy(100, 0, 1, seed=0), 10)
     with pytest.raises(ValueError):
         sched.taus[0] = 3.0
+
+
+# -- the official median (torch.median: the lower middle value) ---------------------------------------------
+def official_fit(z):
+    """The official code's fit: torch.median (the lower of the two middle values) for mu and for the MAD."""
+    t = torch.as_tensor(np.asarray(z, dtype=np.float64)).reshape(-1)
+    mu = torch.median(t)
+    return float(mu), float(torch.median((t - mu).abs()))
+
+
+@pytest.mark.parametrize("n", [1000, 1001, F._DIRECT_MAX + 1000, F._DIRECT_MAX + 1001])  # direct and windowed
+def test_lower_median_is_torch_median_and_mean_is_np_median(n):
+    z = cauchy(n, 0.7, 1.3, seed=n)
+    lower = cauchy_fit(z, median="lower")
+    assert lower == official_fit(z)             # the same order statistics: exact
+    assert cauchy_fit(z) == exact_fit(z)
+    assert (cauchy_fit(z) == lower) == (n % 2 == 1)  # odd counts: one middle value, both rules agree
+    K = 50
+    official = temperature_schedule(None, K, tmax=None, fit=official_fit(z)).taus
+    np.testing.assert_array_equal(temperature_schedule(z, K, tmax=None, median="lower").taus, official)
+
+
+def test_lower_median_on_tensors_and_float32():
+    z = cauchy(F._DIRECT_MAX + 2000, -0.2, 0.5, seed=7, dtype=np.float32)
+    assert cauchy_fit(torch.from_numpy(z), median="lower") == cauchy_fit(z, median="lower") == official_fit(z)
+
+
+def test_unknown_median_is_refused():
+    with pytest.raises(S.ScheduleError, match="median must be one of"):
+        cauchy_fit(np.arange(4.0), median="upper")
+
+
+def test_fit_transition_waits_for_nonzero_data():
+    assert S.fit_transition(np.zeros(5), 4, eps=1e-4, newton_iters=10, tmax=None, psi="tanh") is None
+    assert S.fit_transition(torch.zeros(3, 2), 4, eps=1e-4, newton_iters=10, tmax=20.0, psi="tanh") is None
+    z = cauchy(100, 0.0, 1.0, seed=3)
+    taus = S.fit_transition(z, 4, eps=1e-4, newton_iters=10, tmax=None, psi="tanh")
+    assert taus == tuple(temperature_schedule(z, 4, tmax=None).taus)
+    assert [S.tau_at(taus, k, 2) for k in (2, 3, 6, 9)] == [None, taus[0], taus[3], taus[3]]

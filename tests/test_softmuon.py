@@ -295,3 +295,67 @@ def test_bad_options_are_refused_by_name():
         SoftMuon([W], ns_dtype=torch.int8)
     with pytest.raises(GeomrelaxError, match=r"tmax must lie in \[1, inf\), got 0.5"):
         SoftMuon([W], tmax=0.5)
+
+
+# -- everything that can fail runs before the first write ------------------------------------------------------
+def test_a_non_finite_map_output_in_one_group_changes_no_group(monkeypatch):
+    import geomrelax.optim.softmuon as softmuon_module
+
+    params, _, grad_fn = make_problem(seed=14, dtype=torch.float32)
+    opt = SoftMuon([{"params": params[:2]}, {"params": params[2:], "sign_iters": 0}], sign_iters=1,
+                   transition_iters=3)
+    set_grads(params, grad_fn, 1)
+    opt.step()
+    set_grads(params, grad_fn, 2)
+    before = [p.detach().clone() for p in params]
+    buffers = [opt.state[p]["momentum_buffer"].clone() for p in params]
+    groups = copy.deepcopy([{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups])
+
+    def broken(u, tau, *args, **kwargs):  # a map that returns NaN (as the official map can in bfloat16)
+        return torch.full_like(u, float("nan"))
+
+    monkeypatch.setattr(softmuon_module, "smoothed_polar", broken)
+    with pytest.raises(NonFiniteError, match=r"param group 0, parameter 0.*Nothing was changed"):
+        opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(params, before))
+    assert all(torch.equal(opt.state[p]["momentum_buffer"], b) for p, b in zip(params, buffers))
+    assert [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups] == groups
+
+
+def test_zero_gradients_at_the_fit_step_keep_the_muon_map_and_the_fit_waits():
+    """tmax=None and all gradients 0 at the first transition step: no ScheduleError; that step keeps
+    the Muon map (on the decaying momentum), the fit comes at the next step with non-zero gradients."""
+    params, thetas, grad_fn = make_problem(seed=15)
+    hp = dict(sign_iters=1, transition_iters=3, tmax=None, momentum=0.9)
+    opt = SoftMuon(params, spectral_map="exact", map_dtype=torch.float64, ns_dtype=torch.float64, **hp)
+    state, expected = ref.softmuon_init(), thetas
+    for k in range(1, 5):
+        grads = grad_fn(k, expected) if k in (1, 4) else [np.zeros(t.shape) for t in thetas]
+        for p, g in zip(params, grads):
+            p.grad = torch.tensor(g)
+        opt.step()
+        expected, state = ref.softmuon_step(expected, grads, state, **hp)
+        assert (state["schedule"] is None) == (opt.param_groups[0]["schedule"] is None) == (k < 4)
+        for p, t in zip(params, expected):
+            np.testing.assert_allclose(p.detach().numpy(), t, rtol=0, atol=1e-12)  # float64 rounding
+    z = np.concatenate([np.linalg.svd(U.as_matrix(g), compute_uv=False) for g in grads])
+    assert state["schedule"] == tuple(temperature_schedule(z, 3, tmax=None, psi="algebraic").taus)
+    # torch's and numpy's SVDs of the same gradients: float64 rounding
+    np.testing.assert_allclose(opt.param_groups[0]["schedule"], state["schedule"], rtol=1e-12)
+    assert opt.current_tau() == opt.param_groups[0]["schedule"][2]  # step 5 is j = 3: the last tau is kept
+
+
+@pytest.mark.parametrize("spectral_map,median", [("minimax", "mean"), ("official", "lower")])
+def test_the_official_map_fits_with_the_lower_median(spectral_map, median):
+    """An even count of singular values (4 + 4): the official setting uses torch.median's lower middle."""
+    params, _, grad_fn = make_problem(seed=16, shapes=[(6, 4), (4, 7)], dtype=torch.float32)
+    opt = SoftMuon(params, sign_iters=0, transition_iters=4, tmax=None, spectral_map=spectral_map)
+    set_grads(params, grad_fn, 1)
+    opt.step()
+    z = torch.cat([torch.linalg.svdvals(p.grad.double()) for p in params])
+    mu = torch.median(z)
+    official_fit = (float(mu), float(torch.median((z - mu).abs())))  # the official code's formula
+    official = temperature_schedule(None, 4, tmax=None, psi="algebraic", fit=official_fit).taus
+    default = temperature_schedule(z.numpy(), 4, tmax=None, psi="algebraic").taus
+    assert not np.array_equal(official, default)
+    assert opt.param_groups[0]["schedule"] == tuple(official if median == "lower" else default)

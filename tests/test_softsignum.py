@@ -11,7 +11,7 @@ import torch
 from geomrelax.errors import GeomrelaxError
 from geomrelax.optim.softsignum import ScheduleCollapseWarning, Signum, SoftSignum
 from geomrelax.reference.softsignum import signum_step, softsignum_init, softsignum_step
-from geomrelax.schedule import tau_at
+from geomrelax.schedule import tau_at, temperature_schedule
 
 SHAPES = [(6, 4), (9,), (3, 2, 2)]
 EPS64 = np.finfo(np.float64).eps
@@ -310,3 +310,46 @@ def test_fused_equals_eager(nesterov):
                                    rtol=8 * EPS32, atol=0)
     from geomrelax.optim import softsignum as mod
     assert mod._FUSED_CACHE and not mod._FUSED_BROKEN  # the compiled kernels ran, no eager fallback
+
+
+# -- the fit waits for a non-zero direction -----------------------------------------------------------------
+def test_zero_direction_at_the_fit_step_is_a_no_op_and_the_fit_waits():
+    """tmax=None and u = 0 at the first transition step: no ScheduleError; the step only decays theta
+    (psi(tau 0) = 0 for every tau), the fit happens at the first non-zero u, and j stays tied to the step."""
+    hp = dict(lr=0.1, momentum=0.0, weight_decay=0.1, sign_iters=1, transition_iters=4, tmax=None)
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))
+    opt = SoftSignum([p], **hp)
+    grads = [[1.0, -1.0, 2.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.5, -1.0, 2.0]]
+    ref, state = [p.detach().numpy().copy()], softsignum_init()
+    for k, g in enumerate(grads, start=1):
+        before = p.detach().clone()
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        ref, state = softsignum_step(ref, [np.array(g)], state, **hp)
+        assert opt.param_groups[0]["schedule"] == state["schedule"]
+        np.testing.assert_array_equal(p.detach().numpy(), ref[0])  # the same formulas, float64
+        if k in (2, 3):
+            assert opt.param_groups[0]["schedule"] is None
+            assert torch.equal(p.detach(), before * (1 - 0.1 * 0.1))
+    taus = temperature_schedule(np.array(grads[3]), 4, tmax=None).taus
+    assert opt.param_groups[0]["schedule"] == tuple(taus)
+    j = 4 - 1 - 1  # step 4 is transition step j = 2 although the fit happened there
+    expected = before * (1 - 0.01) - 0.1 * torch.tanh(taus[j] * torch.tensor(grads[3], dtype=torch.float64))
+    assert torch.equal(p.detach(), expected)
+
+
+def test_schedule_median_lower_is_the_official_torch_median():
+    """An even number of entries: 'lower' fits torch.median's lower middle value (the official code)."""
+    u = np.random.default_rng(4).standard_normal(10) * 1e-2
+    fits = {}
+    for median in ("mean", "lower"):
+        p = torch.nn.Parameter(torch.zeros(10, dtype=torch.float64))
+        opt = SoftSignum([p], sign_iters=0, transition_iters=5, tmax=None, schedule_median=median)
+        p.grad = torch.tensor(u)
+        opt.step()
+        fits[median] = opt.param_groups[0]["schedule"]
+    t = torch.tensor(u)
+    mu = torch.median(t)
+    official = temperature_schedule(None, 5, tmax=None, fit=(float(mu), float(torch.median((t - mu).abs())))).taus
+    assert fits["lower"] == tuple(official)
+    assert fits["mean"] == tuple(temperature_schedule(u, 5, tmax=None).taus) != fits["lower"]
