@@ -75,8 +75,16 @@ def relaxed_lmo_value(V, m, tau) -> np.ndarray:
         return -V.support(-m)
     y = _scaled(ops_for(m), m, tau)
     if np.all(np.isfinite(y)):
-        return -V.conj(y) / tau
-    # tau m overflowed: the minimum is attained at d = d_tau(m), so it is <m, d> + V(d) / tau
+        with np.errstate(over="ignore"):
+            val = -V.conj(y) / tau
+        if np.all(np.isfinite(val)):
+            return val
+    # tau m or V*(-tau m) overflowed: the minimum is attained at d = d_tau(m), so it is <m, d> + V(d) / tau
     d = V.relaxed_lmo(m, tau)
     axes = tuple(range(-V.event_ndim, 0))
-    return np.sum(m * d, axis=axes) + V.value(d) / tau
+    with np.errstate(over="ignore", invalid="ignore"):
+        val = np.sum(m * d, axis=axes) + V.value(d) / tau
+    if not np.all(np.isfinite(val)):
+        raise NonFiniteError(f"{V.name}: min <m, d> + V(d)/tau at tau = {tau:g} is beyond the float range "
+                             f"(V*(-tau m) overflows; max |m| = {np.max(np.abs(m)):g})")
+    return val

@@ -160,6 +160,43 @@ def test_relaxed_lmo_value_where_tau_m_overflows(name):
     assert np.isfinite(val) and val == pytest.approx(-V.support(-m), rel=4e-16)
 
 
+VMAX = {"box": 0.0, "box_quadratic": 0.5, "entropic": math.log(2.0), "algebraic": 1.0}  # max of v on [-1, 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(NAMES), st.data(), st.floats(-300.0, 300.0))
+def test_relaxed_lmo_value_over_the_float_range(name, data, log_tau):
+    """val = min_d <m, d> + V(d)/tau lies between -support(-m) (V >= 0) and min(0, -support(-m) + max V / tau)
+    (d = 0 and d = the hard LMO), so V* is finite and right at huge and tiny arguments; the euclidean
+    value is -tau ||m||^2 / 2 (an error where V*(-tau m) = tau^2 ||m||^2 / 2 is beyond the float range)."""
+    m = data.draw(vectors(np.float64))
+    tau = 10.0 ** log_tau
+    V = gr.regularizer(name)
+    eps = float(np.finfo(np.float64).eps)
+    sub = 5e-324 / tau  # V*(-tau m) is rounded at the subnormal spacing at least, then divided by tau
+    if name == "euclidean":
+        n = norm2(m)
+        with np.errstate(over="ignore"):
+            tn = np.float64(tau) * np.float64(n)
+            want = -(0.5 * tn) * n
+            # V*(-tau m) = (tau ||m||)^2 / 2 or the value itself beyond the float range: an error
+            big = not (np.isfinite(0.5 * tn * tn) and np.isfinite(want))
+        if big:
+            with pytest.raises(NonFiniteError, match="beyond the float range"):
+                gr.relaxed_lmo_value(V, m, tau)
+            return
+        val = gr.relaxed_lmo_value(V, m, tau)
+        assert val == pytest.approx(want, rel=4 * m.size * eps, abs=4 * sub)
+        return
+    val = float(gr.relaxed_lmo_value(V, m, tau))
+    sup = float(V.support(-m))
+    vmax = 0.5 if name == "ball_quadratic" else VMAX[name] * m.size
+    assert math.isfinite(val)
+    # rounding: V* and the support are sums of m.size terms, each rounded at eps relative
+    rnd = 4 * m.size * eps * (sup + vmax / tau) + 4 * sub
+    assert -sup - rnd <= val <= min(0.0, -sup + vmax / tau) + rnd, (name, m, tau, val, sup)
+
+
 # -- spectral lifts ------------------------------------------------------------------------------------
 SPECTRAL = ["euclidean", "box", "box_quadratic", "entropic", "algebraic", "ball_quadratic"]
 
