@@ -87,7 +87,7 @@ def saturation_claim(law: str, expected: str) -> Claim:
                  assumptions=f"n = {N_DATA} draws of mu + s Z, Z standard {law}, mu/s in [-3, 3], K = {K}, eps = {EPS_SAT}, tmax = None",
                  sample=sample, margin=margin, allowance=lambda z: 0.0, hp_route=False,
                  bounds=[[-3.0, 3.0], [-6.0, 3.0], [0.0, 2.0 ** 31 - 1]], theoretical=TOLERANCE, bound="upper",
-                 cost=10.0, budget_s=0.6, expected=expected,
+                 cost=20.0, budget_s=0.6, expected=expected,
                  tags=("schedule", law) + (("finding",) if expected == "violated" else ()))
 
 
