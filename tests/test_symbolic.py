@@ -326,7 +326,7 @@ def test_numeric_route_on_request():
 def test_sympy_timeout_falls_back_to_numeric():
     V = gr.from_expr("((1 + x)*log(1 + x) + (1 - x)*log(1 - x))/2", timeout=1e-3)
     assert V.route == "numeric"
-    assert "timed out" in V.derivation_note or "time" in V.derivation_note
+    assert "symbolic route stopped after 0.001 s; numeric route used" in V.derivation_note
     s = np.linspace(-10, 10, 201)
     np.testing.assert_allclose(V.grad_conj(s), np.tanh(s), rtol=1e-12, atol=0)
     with pytest.raises(InvalidRegularizerError, match="no verified float-safe closed form"):

@@ -42,9 +42,14 @@ s x - v(x). The result is cross-checked against the numeric route at ~200 values
 The numeric route (geomrelax.numeric: safeguarded Newton/bisection on v'(x) = s) is always built: it is
 used when sympy fails, times out, or finds no float-safe form, or with route="numeric".
 
-Every sympy call runs under a time limit (SIGALRM in the main thread; elsewhere an abandoned worker
-thread, which finishes in the background), so a hard formula falls back to the numeric route instead
-of hanging. mpmath's precision is global state: do not call from_expr from several threads at once.
+Time limits (geomrelax.symbolic.worker). The derivation (solve, branch checks, simplification, float
+forms) runs in a worker process started by fork, which is killed when it has not answered ``timeout``
+seconds (plus half a second for the start and the transfer) after it started: the route then falls
+back to the numeric one with the note "symbolic route stopped after T s; numeric route used" (with
+route="symbolic" that is an InvalidRegularizerError instead). The worker returns sympy expressions;
+they are lambdified here. The validation runs in this process, each sympy call under a soft limit
+(SIGALRM in the main thread, an abandoned thread elsewhere); the parser's size bounds keep its inputs
+small. mpmath's precision is global state: do not call from_expr from several threads at once.
 """
 
 from __future__ import annotations
@@ -65,6 +70,10 @@ from ..errors import DomainError, GeomrelaxError, InvalidRegularizerError, NotCo
 from ..numeric import NumericConjugate, domain_grid, scan_curvature
 from ..regularizers import Interval, SeparableRegularizer, log_cosh
 from .parse import parse_formula, parse_number
+from .worker import Clock as _Clock
+from .worker import Timeout as _Timeout
+from .worker import WorkerError, run_in_worker
+from .worker import limited as _limited
 
 __all__ = ["ExprRegularizer", "from_expr", "X", "S", "lambdify_numpy", "lambdify_torch"]
 
@@ -77,10 +86,6 @@ _GRAD_RTOL = 1e-12  # float64 closed forms: ~4500 eps, loose for any stable form
 _NEG_CURV_DIGITS = 30
 
 
-class _Timeout(BaseException):
-    """Raised inside a time-limited sympy call (BaseException: sympy's `except Exception` must not eat it)."""
-
-
 class _GiveUp(Exception):
     """The symbolic route cannot proceed; the message says why, ``rejected`` lists the branches dropped."""
 
@@ -88,61 +93,9 @@ class _GiveUp(Exception):
         super().__init__(message)
         self.rejected = list(rejected)
 
-
-# ------------------------------------------------------------------------------------------------
-# time limits for sympy
-# ------------------------------------------------------------------------------------------------
-def _limited(fn: Callable, seconds: float):
-    """fn() under a wall-clock limit; raises _Timeout when it runs out.
-
-    In the main thread (without another interval timer running) SIGALRM interrupts sympy where it is.
-    Elsewhere fn runs in a daemon thread that is abandoned on timeout (it cannot be stopped; it finishes
-    in the background).
-    """
-    if seconds <= 0:
-        raise _Timeout()
-    if (threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-            and signal.getitimer(signal.ITIMER_REAL)[0] == 0):
-        def on_alarm(signum, frame):
-            raise _Timeout()
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        try:
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-            return fn()
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-    box: dict = {}
-
-    def work():
-        try:
-            box["value"] = fn()
-        except BaseException as err:  # handed to the caller
-            box["error"] = err
-
-    worker = threading.Thread(target=work, daemon=True, name="geomrelax-sympy")
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise _Timeout()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-class _Clock:
-    """A budget of seconds shared by consecutive sympy calls."""
-
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def run(self, fn: Callable, cap: Optional[float] = None):
-        left = self.left() if cap is None else min(cap, self.left())
-        return _limited(fn, left)
+    def payload(self):
+        """What crosses back from the worker process (plain data)."""
+        return self.rejected
 
 
 # ------------------------------------------------------------------------------------------------
@@ -957,7 +910,10 @@ def _check_branch(xs, piece: _Piece, points: list):
     of a piece end (tanh(1e6) = 1 - 1e-868589); at least 4 checked points must remain."""
     c0, c1 = _fnum(piece.c0), _fnum(piece.c1)
     width = max([1.0] + [abs(c) for c in (c0, c1) if math.isfinite(c)])
-    fx, fdv = _Precise(xs, S), _Precise(piece.dv, X)
+    try:
+        fx, fdv = _Precise(xs, S), _Precise(piece.dv, X)
+    except Exception as err:  # a branch with zoo or a function mpmath lacks is not the inverse we can use
+        return f"x(s) cannot be evaluated ({type(err).__name__}: {_short(str(err), 60)})", {}
     values, checked, undefined = {}, 0, []
     for sv in points:
         xv = fx.at(sv)
@@ -1053,12 +1009,24 @@ class _Symbolic:
     checked_points: int
 
 
-def _derive(e, chk: _Checked, clock: _Clock) -> _Symbolic:
-    if chk.pieces is None:
+def _derive_job(e, pieces: list, seconds: float):
+    """The worker process's job: (_Symbolic, pieces with their limits and branches filled in). A
+    give-up because the budget ran out (a capped sympy call that timed out) is reported as a timeout."""
+    clock = _Clock(seconds)
+    try:
+        return _derive(e, pieces, clock), pieces
+    except _GiveUp:
+        if clock.left() <= 0:
+            raise _Timeout() from None
+        raise
+
+
+def _derive(e, pieces: Optional[list], clock: _Clock) -> _Symbolic:
+    if pieces is None:
         raise _GiveUp("the kinks of v could not be located")
     rejected, described, conj_lossy = [], [], []
     n_points = 0
-    pcs = chk.pieces
+    pcs = pieces
     for pc in pcs:
         pc.dv = sympy.diff(pc.v, X)
         pc.L = _value_at(pc.dv, pc.c0, "+", clock)
@@ -1387,7 +1355,6 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
     lo_s, hi_s = _to_sym(lo_raw), _to_sym(hi_raw)
     interval = Interval(_fnum(lo_s), _fnum(hi_s))  # refuses an empty domain or one without 0
 
-    clock = _Clock(timeout)
     try:
         chk = _validate(e, lo_s, hi_s, require_strong, _Clock(max(10.0, timeout / 2)), shown)
     except GeomrelaxError:
@@ -1411,7 +1378,8 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
     used = "numeric"
     if route != "numeric":
         try:
-            sym = _derive(e, chk, clock)
+            # in a worker process, killed at the deadline: sympy cannot always be interrupted in-process
+            sym, chk.pieces = run_in_worker(_derive_job, (e, chk.pieces, timeout), timeout)
             grad_expr, conj_expr, rejected = sym.grad, sym.conj, sym.rejected
             grad_fn = _with_fallback(lambdify_numpy(sym.grad_eval, S), num.grad_conj)
             _crosscheck(grad_fn, num, chk)
@@ -1426,16 +1394,28 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
                             f"points up to |s| = 1e300 (grad v* evaluated as {sym.grad_eval})")
             if rejected:
                 notes.insert(2, "rejected branches: " + "; ".join(f"{_short(b)} ({why})" for b, why in rejected))
-        except _GiveUp as why:
-            notes.insert(0, f"symbolic route failed: {why}; using the numeric route (Newton/bisection on v'(x) = s)")
-            rejected = why.rejected
+        except _Timeout:
+            stopped = f"symbolic route stopped after {timeout:g} s"
+            if route == "symbolic":
+                raise InvalidRegularizerError(
+                    f"no verified float-safe closed form of grad v* for v = {_short(shown)}: the {stopped} "
+                    f"(timeout={timeout:g}); raise the timeout, or use route='auto' to fall back to the numeric "
+                    "route") from None
+            notes.insert(0, f"{stopped}; numeric route used")
+            grad_expr = conj_expr = None
+        except (_GiveUp, WorkerError) as why:
+            if isinstance(why, WorkerError) and why.kind == "_GiveUp":
+                reason, rejected = why.message, why.payload or []
+            elif isinstance(why, WorkerError):  # sympy/mpmath failing on an odd formula
+                reason, rejected = f"{why.kind}: {_short((why.message.splitlines() or [''])[0])}", []
+            else:
+                reason, rejected = str(why), why.rejected
+            notes.insert(0, f"symbolic route failed: {reason}; using the numeric route (Newton/bisection on v'(x) = s)")
             if rejected:
                 notes.insert(1, "rejected branches: " + "; ".join(f"{_short(b)} ({r})" for b, r in rejected))
             grad_expr = conj_expr = None
-        except _Timeout:
-            notes.insert(0, f"symbolic route timed out after {timeout:g} s; using the numeric route")
-        except Exception as err:  # sympy/mpmath failing on an odd formula: the numeric route still holds
-            notes.insert(0, f"symbolic route failed: {type(err).__name__}: {_short(str(err).splitlines()[0] if str(err) else '')}; "
+        except Exception as err:  # lambdify or the cross-check failing in this process: the numeric route holds
+            notes.insert(0, f"symbolic route failed: {type(err).__name__}: {_short((str(err).splitlines() or [''])[0])}; "
                             "using the numeric route")
             grad_expr = conj_expr = None
             rejected = []
