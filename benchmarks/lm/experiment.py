@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import geomrelax
+
 from geomrelax.errors import GeomrelaxError
 from geomrelax.store import ResultStore
 
@@ -114,12 +116,13 @@ def run_experiment(cfg: TrainConfig, out, *, optimizers=OPTIMIZERS, grids=None, 
     store = ResultStore(Path(out) / "runs")
 
     def run(name, lr, steps, seed, purpose, aux_lr):
-        config = {"version": CODE_VERSION, "cfg": cfg.to_dict(), "optimizer": name, "lr": lr, "aux_lr": aux_lr,
+        config = {"version": CODE_VERSION, "geomrelax": geomrelax.__version__, "torch": torch.__version__, "cfg": cfg.to_dict(), "optimizer": name, "lr": lr, "aux_lr": aux_lr,
                   "steps": steps, "seed": seed, "purpose": purpose, "device": dev.type}
 
         def compute():
+            # a grid run is judged by its last loss only: no evaluations in between
             r = train_run(cfg, source, name, lr, steps, seed, tune if purpose == "tune" else val,
-                          aux_lr=aux_lr, device=dev)
+                          aux_lr=aux_lr, device=dev, eval_every=steps if purpose == "tune" else None)
             return r.to_dict()
 
         rec = store.fetch("lm_runs", f"{name}-{purpose}-lr{lr:g}-seed{seed}", config, compute,

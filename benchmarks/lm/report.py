@@ -77,9 +77,18 @@ def _markdown(res, rows) -> str:
     for r in rows:
         edge = " (grid edge)" if r["lr_at_grid_edge"] else ""
         lines.append(f"| {r['optimizer']} | {_lr(r['lr'])}{edge} | {_lr(r['aux_adamw_lr'])} | "
-                     f"{_fmt(r['final_val_mean'])} ± {_fmt(r['final_val_std'], 2)} | {_fmt(r['final_val_min'])} .. "
+                     f"{_fmt(r['final_val_mean'])} ± {r['final_val_std']:.2g} | {_fmt(r['final_val_min'])} .. "
                      f"{_fmt(r['final_val_max'])} | {_fmt(r['excess_over_floor'])} | {_fmt(r['ms_per_step'], 3)} | "
                      f"{_fmt(r['ms_per_opt_step'], 3)} |")
+    by_name = {s.name: s for s in res.summaries}
+    pairs = [(by_name[f"soft{b}"], by_name[b]) for b in ("signum", "muon") if b in by_name and f"soft{b}" in by_name]
+    if pairs:
+        lines += ["", "Soft variant minus its base, same seed (same initial weights and batches; negative: the soft "
+                  "variant ends lower):", ""]
+        for soft, base in pairs:
+            diffs = [float(soft.runs[k]["final_val"]) - float(base.runs[k]["final_val"])
+                     for k in soft.runs if k in base.runs]
+            lines.append(f"- {soft.name} - {base.name}: " + ", ".join(f"{d:+.4f}" for d in diffs))
     lines += ["", "Learning-rate grid (loss on the tuning set after the grid run; inf: diverged):", ""]
     lines.append("| optimizer | " + " | ".join("lr / loss" for _ in range(max(len(s.grid) for s in res.summaries)))
                  + " |")
@@ -123,7 +132,7 @@ def plot(res, path: Path, smooth: int) -> Path:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FormatStrFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for i, s in enumerate(res.summaries):
@@ -147,9 +156,9 @@ def plot(res, path: Path, smooth: int) -> Path:
     axes[2].set_title("validation loss above the floor")
     for ax in axes:
         ax.set_yscale("log")
-        for axis in (ax.yaxis,):
-            axis.set_major_formatter(FormatStrFormatter("%.3g"))
-            axis.set_minor_formatter(FormatStrFormatter("%.2g"))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 3.0, 5.0)))  # labelled; 4, 6.. would crowd
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
         ax.set_xlabel("step")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("cross-entropy (nats/token)")

@@ -92,7 +92,7 @@ PRESETS = {
     "tiny": TrainConfig(vocab=16, order=1, segment_len=6, branching=3, docs_per_seq=3, d_model=32, n_layers=1,
                         n_heads=2, batch=16, steps=60, grid_steps=30, eval_every=10, val_seqs=64),
     "small": TrainConfig(vocab=32, order=2, segment_len=12, branching=4, docs_per_seq=3, d_model=64, n_layers=2,
-                         n_heads=4, batch=32, steps=300, grid_steps=100, eval_every=25, val_seqs=256),
+                         n_heads=4, batch=16, steps=300, grid_steps=100, eval_every=25, val_seqs=256),
     "medium": TrainConfig(vocab=256, order=2, segment_len=32, branching=8, docs_per_seq=4, d_model=512,
                           n_layers=8, n_heads=8, batch=64, steps=3000, grid_steps=1000, eval_every=100,
                           val_seqs=1024),
@@ -165,13 +165,16 @@ def _sync(device):
 
 
 def train_run(cfg: TrainConfig, source: MarkovCopySource, optimizer: str, lr: float, steps: int, seed: int,
-              heldout_tokens, *, aux_lr: float | None = None, device="cpu") -> RunResult:
-    """Train a fresh GPT (initial weights from ``seed``) for ``steps`` steps and return its curves."""
+              heldout_tokens, *, aux_lr: float | None = None, device="cpu", eval_every: int | None = None
+              ) -> RunResult:
+    """Train a fresh GPT (initial weights from ``seed``) for ``steps`` steps and return its curves.
+
+    The held-out loss is measured every ``eval_every`` steps (default: the config's), at step 0 and at the end."""
     device = torch.device(device)
     model = GPT(cfg.model_config(), seed).to(device)
     opts = build_optimizers(optimizer, model, lr, steps, aux_lr=aux_lr, transition_frac=cfg.transition_frac)
     base_lrs = [[g["lr"] for g in o.param_groups] for o in opts]
-    eval_at = set(range(0, steps + 1, cfg.eval_every)) | {steps}
+    eval_at = set(range(0, steps + 1, eval_every or cfg.eval_every)) | {steps}
     train_loss, val_steps, val_loss, t_step, t_opt = [], [], [], [], []
     diverged = False
     for step in range(steps + 1):
