@@ -27,6 +27,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run cells here (default) or on a local Dask cluster (needs dask[distributed])")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="address of a running Dask scheduler (implies --executor dask)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch threads (default: torch's; 1 is fastest on a machine shared with other work)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,7 +54,9 @@ def run_sweep_command(args) -> int:
             executor = Client(args.scheduler)
         elif args.executor == "dask":
             executor = "dask"
-        res = sweep(**kwargs, out=args.out, executor=executor, progress=not args.no_progress)
+        if args.threads is not None and args.threads < 1:
+            raise GeomrelaxError(f"--threads must be >= 1, got {args.threads}")
+        res = sweep(**kwargs, out=args.out, executor=executor, progress=not args.no_progress, threads=args.threads)
     except ImportError as err:
         print(f"geomrelax sweep: {err} (the Dask executor needs `pip install \"dask[distributed]\"`)", file=sys.stderr)
         return 2

@@ -124,6 +124,7 @@ def run_cell(problem, noise, method, T: int, taus=(math.nan,), seeds=(0,), *, n_
         compile = T * n_tau * S * problem.dim >= COMPILE_WORK
     fast = None
     if compile and method.schedule != "softsign":
+        st["fast"] = x.dtype == torch.float32
         # one fused kernel per cell (inductor); the step count k is not used by fixed-temperature methods,
         # so it is passed as a constant and does not cause recompilation
         compiled = torch.compile(body, dynamic=False)

@@ -168,7 +168,7 @@ def sweep(problems=("separable",), noises=({"kind": "gaussian", "sigma": 0.1},),
           optimizers=("signum", "softsignum", "sgd"), dims=(100,), horizons=(100, 300, 1000, 3000),
           taus=(0.1, 1.0, 10.0, 100.0), seeds=range(8), *, out=None, n_checkpoints: int = 12,
           dtype: str = "float32", device: str = "cpu", executor=None, progress: bool = True, fit: bool = True,
-          claim_d="bounds", compile=None) -> SweepResult:
+          claim_d="bounds", compile=None, threads=None) -> SweepResult:
     """Run the grid and return a :class:`SweepResult`; with ``out`` the results are also written
     (and a second call with the same ``out`` resumes: finished cells are loaded, not rerun).
 
@@ -176,6 +176,9 @@ def sweep(problems=("separable",), noises=({"kind": "gaussian", "sigma": 0.1},),
     cluster with two in-process workers). ``claim_d="bounds"`` compares d-exponents with the
     explicit bounds of :mod:`synthetic.bounds` evaluated on each cell's constants. ``compile``: see
     :func:`synthetic.engine.run_cell` (None: automatic for long, large cells; True / False force it).
+    ``threads``: torch's intra-op threads for this sweep (restored after). On a machine shared by
+    other work use 1: two threads waiting on each other's barrier while descheduled made element-wise
+    ops 20x slower than one thread here (measured under a load of 6 on 2 cores).
     """
     if device == "cuda":
         import torch
@@ -188,14 +191,15 @@ def sweep(problems=("separable",), noises=({"kind": "gaussian", "sigma": 0.1},),
     for c in cells:
         seen.setdefault(c.cell_id, c)
     cells = list(seen.values())
-    if out is None:
-        runs = _execute(cells, None, executor, progress)
-        path = None
-    else:
-        with ResultStore(out) as store:
-            _execute(cells, store, executor, progress)
-            runs = store.merge(RUN_COLUMNS)
-        path = os.path.abspath(out)
+    import torch
+
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        runs, path = _run_all(cells, out, executor, progress)
+    finally:
+        torch.set_num_threads(old_threads)
     rates = []
     if fit:
         from .bounds import claim_d_exponent
@@ -204,6 +208,18 @@ def sweep(problems=("separable",), noises=({"kind": "gaussian", "sigma": 0.1},),
         if path is not None:
             write_csv(os.path.join(path, "rates.csv"), rates, RATE_COLUMNS)
     return SweepResult(runs, rates, path)
+
+
+def _run_all(cells, out, executor, progress):
+    if out is None:
+        runs = _execute(cells, None, executor, progress)
+        path = None
+    else:
+        with ResultStore(out) as store:
+            _execute(cells, store, executor, progress)
+            runs = store.merge(RUN_COLUMNS)
+        path = os.path.abspath(out)
+    return runs, path
 
 
 def _execute(cells, store, executor, progress):
