@@ -150,23 +150,32 @@ def _solve(ops, s, dv, d2v, p: _Problem, max_iter: int, objective=None):
         idx, s_, a, b, dv0 = idx[keep], s_[keep], a[keep], b[keep], dv0[keep]
 
     # -- Newton inside the bracket, bisection as the safeguard -----------------------------------
+    rtol = ops.eps ** 0.75  # 2e-12 in float64: one more Newton step leaves an error ~ rtol^2
+    x_scale = max(abs(lo), abs(hi)) if math.isfinite(lo) and math.isfinite(hi) else 1.0
+    atol = 4 * ops.eps * x_scale
     nbis = ops.full(a, 0.0)  # non-Newton steps taken per entry
     if p.hess0 is not None and math.isfinite(p.hess0) and p.hess0 > 0:
         # first guess: the tau -> 0 behaviour u = (s - v'(0)) / v''(0), bent into a finite end as
         # u / sqrt(1 + (u / end)^2) (exact for quadratics on R and for 1 - sqrt(1 - x^2))
-        x = (s_ - dv0) / p.hess0
+        u = (s_ - dv0) / p.hess0
+        x = u
         if math.isfinite(hi) and hi > 0 or math.isfinite(lo) and lo < 0:
             end = ops.where(x > 0, hi if hi > 0 else math.inf, -lo if lo < 0 else math.inf)
             x = x / (1.0 + (x / end) ** 2) ** 0.5
+        # below the stopping test's resolution (|x| <= atol) Newton cannot improve on this guess: it
+        # would stop anywhere within atol of the root (2e-30 for the root 1e-30), while the guess is off
+        # by only v'''(0) x^2 / (2 v''(0)), i.e. relatively by about |x| <= atol: take the guess
+        lin = ops.abs(u) <= atol
+        if ops.any(lin):
+            fin = ops.nonzero(lin)
+            out[idx[fin]] = u[fin]
+            keep = ops.nonzero(~lin)
+            idx, s_, a, b, dv0, x, nbis = idx[keep], s_[keep], a[keep], b[keep], dv0[keep], x[keep], nbis[keep]
     else:
         x = ops.full(a, math.nan)
     out_of = ops.nonzero(~((x > a) & (x < b)))
     if out_of.shape[0] > 0:
         x[out_of] = _fallback(ops, a[out_of], b[out_of], nbis[out_of], p)
-
-    rtol = ops.eps ** 0.75  # 2e-12 in float64: one more Newton step leaves an error ~ rtol^2
-    x_scale = max(abs(lo), abs(hi)) if math.isfinite(lo) and math.isfinite(hi) else 1.0
-    atol = 4 * ops.eps * x_scale
     inner = {e: ops.toward_zero(e) for e in (lo, hi) if math.isfinite(e)}
     f_prev = ops.full(x, math.inf)
     step1 = ops.full(x, math.inf)  # |step| of the previous iteration, and of the one before

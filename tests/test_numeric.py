@@ -273,3 +273,23 @@ def test_scan_finds_negative_curvature_and_concave_kinks():
     scan = scan_curvature(np.cosh, np.sinh, -3.0, 3.0)
     assert scan.negative is None and scan.decrease is None
     assert scan.inf_d2v == pytest.approx(1.0, abs=1e-14) and abs(scan.argmin) <= 1e-6
+
+
+@pytest.mark.parametrize("name", STRONG_SEPARABLE)
+def test_tiny_arguments_follow_the_linear_limit(name):
+    """grad v*(s) = (s - v'(0)) / v''(0) + O(s^2): for |s| below the solver's resolution (4 eps) the
+    root is that first-order term to within its own rounding (the quadratic term is < 4 eps relative);
+    the solver used to stop anywhere within 4 eps absolutely (2e-30 for s = 1e-30)."""
+    V, N = numeric_of(name)
+    s = np.concatenate([np.logspace(-300, -16, 57), -np.logspace(-300, -16, 57), [5e-324, -5e-324]])
+    np.testing.assert_allclose(N.grad_conj(s), s / V.hess0, rtol=8 * EPS, atol=0)
+    torch = pytest.importorskip("torch")
+    if name != "entropic":
+        return
+    tv = lambda x: 0.5 * (torch.special.xlogy(1 + x, 1 + x) + torch.special.xlogy(1 - x, 1 - x))
+    N = NumericConjugate(V.v, V.dv, V.d2v, V.domain, mu=1.0, hess0=1.0,
+                         torch_fns=lambda: (tv, lambda x: x.atanh(), lambda x: 1 / (1 - x * x)))
+    for dtype in (torch.float64, torch.float32):
+        t = torch.tensor(s).to(dtype)
+        want = t.double().numpy()
+        np.testing.assert_allclose(N.torch_grad_conj(t).double().numpy(), want, rtol=8 * torch.finfo(dtype).eps, atol=0)
