@@ -78,7 +78,8 @@ class Method:
 
     name: one of METHOD_NAMES. lr, momentum, dampening ('ema' = momentum), nesterov, weight_decay.
     lr_power / momentum_power: horizon rules; schedule='theory' fills them in per method.
-    psi: 'tanh' or 'algebraic' (softsignum). regularizer: relaxed's V (name or Regularizer).
+    psi: 'tanh' or 'algebraic' (softsignum). regularizer: relaxed's V (a built-in name, "spectral:NAME"
+    for the spectral lift of a built-in, or a Regularizer such as geomrelax.from_expr(...)).
     beta, p, eps: S3. sign_iters, eps_sched, tmax: softsignum with schedule=True (fraction of
     T in the sign phase: alpha_sign).
     """
@@ -127,7 +128,12 @@ class Method:
         if self.name == "relaxed":
             if self.regularizer is None:
                 raise InvalidHyperparameterError("relaxed needs a regularizer (a built-in name or a Regularizer)")
-            self.V = as_regularizer(self.regularizer)
+            reg = self.regularizer
+            if isinstance(reg, str) and reg.startswith("spectral:"):
+                from geomrelax.spectral import spectral
+
+                reg = spectral(reg.split(":", 1)[1])
+            self.V = as_regularizer(reg)
             if not isinstance(self.V, Regularizer) or not self.V.strongly_convex:
                 raise InvalidHyperparameterError(f"relaxed needs a strongly convex regularizer, got {self.V!r}")
         elif self.name == "softsignum":

@@ -115,3 +115,28 @@ def test_compiled_step_matches_eager():
         for k in ("f_gap", "min_l1", "avg_vstar", "avg_merr"):
             # 50 float32 steps of tanh and fused multiply-adds: 1e-4 relative (measured ~1e-6)
             assert math.isclose(a[k], b[k], rel_tol=1e-4) or (a["step"] == 0 and k in ("avg_vstar", "avg_merr"))
+
+
+def test_matrix_and_finite_sum_cells_run_every_optimizer():
+    """Every optimizer on a problem it fits: spectral ones on matrices (nuclear-norm stationarity),
+    the rest with heavy-tailed and minibatch noise."""
+    mat = synthetic.sweep(problems=[{"kind": "matrix_least_squares", "n": 3}, {"kind": "matrix_sensing", "rank": 2}],
+                          noises=[{"kind": "gaussian", "sigma": 0.05}],
+                          optimizers=[{"name": "muon", "lr": 0.02}, {"name": "softmuon", "lr": 0.02},
+                                      {"name": "relaxed", "regularizer": "spectral:algebraic", "lr": 0.02},
+                                      {"name": "relaxed", "regularizer": "entropic", "lr": 0.02}],
+                          dims=[5], horizons=[15], taus=[1.0, 10.0], seeds=range(2), progress=False, fit=False)
+    final = [r for r in mat.runs if r["step"] == 15]
+    assert {r["optimizer"] for r in final} == {"muon", "softmuon", "relaxed[spectral(algebraic)]", "relaxed[entropic]"}
+    for r in final:
+        assert math.isfinite(r["min_nuc"]) and r["min_nuc"] <= r["min_l1"] + 1e-9   # ||G||_* <= ||vec G||_1
+        assert r["f_gap"] < r["delta"]                                             # every run made progress
+    soft = [r for r in final if r["optimizer"] == "softmuon"]
+    assert all(math.isfinite(r["avg_vstar"]) for r in soft)
+    vec = synthetic.sweep(problems=[{"kind": "robust_regression"}],
+                          noises=[{"kind": "student_t", "sigma": 0.05, "df": 2.5}, {"kind": "minibatch", "batch": 8}],
+                          optimizers=["s3", {"name": "signum", "lr": 0.01}, {"name": "sgd", "lr": 0.1}],
+                          dims=[10], horizons=[20], taus=[1.0], seeds=range(2), progress=False, fit=False)
+    final = [r for r in vec.runs if r["step"] == 20]
+    assert len(final) == 2 * 3 * 2
+    assert all(math.isfinite(r["min_l2"]) and r["f_gap"] < r["delta"] for r in final)
