@@ -15,8 +15,8 @@ sweep_mod = sys.modules["synthetic.sweep"]   # the module; synthetic.sweep is th
 
 OPTS = [{"name": "signum", "lr": 1.0, "schedule": "theory"}, {"name": "softsignum", "lr": 1.0, "schedule": "theory"},
         {"name": "sgd", "lr": 0.5, "schedule": "theory"}]
-GRID = dict(problems=["separable"], noises=[{"kind": "gaussian", "sigma": 0.1}], optimizers=OPTS, dims=[20],
-            horizons=[20, 40, 80], taus=[1.0, 10.0], seeds=range(3), progress=False)
+GRID = dict(problems=["separable"], noises=[{"kind": "gaussian", "sigma": 0.1}], optimizers=OPTS, dims=[10], threads=1,
+            horizons=[10, 20, 40], taus=[1.0, 10.0], seeds=range(3), progress=False)
 
 
 def _keys(rows):
@@ -26,7 +26,7 @@ def _keys(rows):
 def test_sweep_rows_and_columns(tmp_path):
     res = synthetic.sweep(**GRID, out=str(tmp_path))
     # 3 horizons x (signum 1 tau + softsignum 2 taus + sgd 1 tau) x 3 seeds x checkpoints
-    n_ck = sum(len(synthetic.checkpoints(T)) for T in (20, 40, 80))
+    n_ck = sum(len(synthetic.checkpoints(T)) for T in (10, 20, 40))
     assert len(res.runs) == n_ck * 4 * 3
     with open(tmp_path / "runs.csv") as fh:
         header = next(csv.reader(fh))
