@@ -169,9 +169,10 @@ def smoothed_polar(m, tau: float, method: str = "eigh") -> np.ndarray:
     eps sigma_max^2, so the result's singular values carry a relative error of about r eps cond(M)^2
     (measured: at most 1.2 r eps cond^2 over cond 1..1e8), and for cond(M) beyond 1/sqrt(eps) the small
     directions are amplified past 1. The route is therefore chosen per matrix from the eigenvalues
-    already computed, cond^2 = lambda_max / lambda_min: matrices with r eps cond^2 > EIGH_MAX_ERROR
-    (2^-42 = 1024 eps: 12-13 correct digits, and no singular value above 1 + 2.3e-13) are redone by
-    the SVD route. tau = inf gives the polar factor.
+    already computed, cond^2 = lambda_max / lambda_min: matrices with r cond^2 > EIGH_MAX_ULPS (1024,
+    i.e. an error above 1024 eps: in float64 12-13 correct digits and no singular value above
+    1 + 2.3e-13; float32 likewise in its own eps) are redone by the SVD route. tau = inf gives the
+    polar factor.
 
     Extremes: the eigh route scales M by a power of two c ~ max |M_ij| first (exact), so that neither
     the Gram matrix nor 1/tau^2 over- or underflows; the SVD route takes weight 1 where tau s
@@ -204,7 +205,7 @@ def smoothed_polar(m, tau: float, method: str = "eigh") -> np.ndarray:
     out = mn @ root if tall else root @ mn
     out = np.where(big > 0, out, 0.0)
     # the eigh route's relative error is about r eps cond^2: redo the ill-conditioned ones by SVD
-    bad = min(rows, cols) * np.finfo(m.dtype).eps * lam[..., -1] > EIGH_MAX_ERROR * lam[..., 0]
+    bad = min(rows, cols) * lam[..., -1] > EIGH_MAX_ULPS * lam[..., 0]
     bad &= big[..., 0, 0] > 0
     if np.any(bad):
         if out.ndim == 2:
@@ -213,7 +214,7 @@ def smoothed_polar(m, tau: float, method: str = "eigh") -> np.ndarray:
     return out
 
 
-EIGH_MAX_ERROR = 2.0 ** -42  # the largest relative error r eps cond^2 that smoothed_polar's eigh route accepts
+EIGH_MAX_ULPS = 1024  # smoothed_polar's eigh route accepts a relative error r eps cond^2 up to 1024 eps
 
 
 def _smoothed_polar_svd(m, tau: float) -> np.ndarray:

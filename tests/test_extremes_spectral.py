@@ -10,7 +10,7 @@ SVD (p(m, n) eps ||A||, p a modest polynomial in the dimensions):
     the orthogonality loss of the algorithm's factors U and W (p eps each) and measuring the result's
     singular values (p eps ||result|| <= p eps) add (r^2 + 3 p) eps absolutely;
   - the eigh route, where chosen, adds its relative error r eps cond^2 (measured <= 1.2 r eps cond^2;
-    we allow 2 r eps cond^2), which it only accepts up to EIGH_MAX_ERROR.
+    we allow 2 r eps cond^2), which it only accepts up to EIGH_MAX_ULPS eps.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import geomrelax as gr
-from geomrelax.spectral import EIGH_MAX_ERROR, smoothed_polar
+from geomrelax.spectral import EIGH_MAX_ULPS, smoothed_polar
 
 EPS = np.finfo(np.float64).eps
 SHAPES = [(4, 4), (7, 4), (4, 7), (12, 5), (2, 6, 3)]
@@ -43,6 +43,9 @@ def ill_conditioned(rng, shape, lo=-8.0, hi=8.0):
 
 
 def check_map(M, P, tau, eigh: bool):
+    assert P.dtype == M.dtype
+    EPS = float(np.finfo(M.dtype).eps)
+    M, P = M.astype(np.float64), P.astype(np.float64)
     rows, cols = M.shape[-2:]
     r, p = min(rows, cols), 2 * max(rows, cols)
     s = np.linalg.svd(M, compute_uv=False)
@@ -54,19 +57,21 @@ def check_map(M, P, tau, eigh: bool):
         tol = EPS * (2 * p * (smax / s) / (1 + ts * ts) + (r * r + 3 * p) / f)
     if eigh:
         cond2 = (smax[..., 0] / s[..., -1]) ** 2
-        tol = tol + np.where(r * EPS * cond2 <= EIGH_MAX_ERROR, 2 * r * EPS * cond2, 0.0)[..., None]
+        tol = tol + np.where(r * cond2 <= EIGH_MAX_ULPS, 2 * r * EPS * cond2, 0.0)[..., None]
     rel = np.abs(got - f) / f
     assert np.all(rel <= tol), f"worst relative error {rel.max():.3g}, {np.max(rel / tol):.3g} x the bound"
     # inside the spectral-norm ball: <= 1 up to the measurement error (and the eigh route's bound)
-    assert np.all(got <= 1 + (r * r + 3 * p) * EPS + (EIGH_MAX_ERROR if eigh else 0.0))
+    assert np.all(got <= 1 + (r * r + 3 * p) * EPS + (EIGH_MAX_ULPS * EPS if eigh else 0.0))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("method", ["eigh", "svd"])
-def test_smoothed_polar_ill_conditioned(shape, method):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_smoothed_polar_ill_conditioned(shape, method, dtype):
     rng = np.random.default_rng(11)
     for _ in range(4):
         M, _ = ill_conditioned(rng, shape)
+        M = M.astype(dtype)
         for tau in TAUS:
             # measured: the worst error is 0.04-0.6 of this bound depending on the shape
             check_map(M, smoothed_polar(M, tau, method=method), tau, method == "eigh")
@@ -114,3 +119,6 @@ def test_eigh_route_kept_for_well_conditioned():
     np.testing.assert_array_equal(out[1], smoothed_polar(bad, 3.0, method="svd"))
     assert not np.array_equal(out[0], smoothed_polar(good, 3.0, method="svd"))
     np.testing.assert_allclose(out[0], smoothed_polar(good, 3.0, method="svd"), atol=1e-14)
+    # the rule is in the float type's own eps: a well-conditioned float32 matrix stays on eigh too
+    g32 = good.astype(np.float32)
+    assert not np.array_equal(smoothed_polar(g32, 3.0), smoothed_polar(g32, 3.0, method="svd"))
