@@ -19,8 +19,11 @@ Quick start
                 # claimed, verdict ("consistent" / "faster" / "slower" / "no claim")
 
 sweep(problems, noises, optimizers, dims, horizons, taus, seeds, *, out=None, n_checkpoints=12,
-      dtype="float32", device="cpu", executor=None, progress=True, fit=True) -> SweepResult
+      dtype="float32", device="cpu", executor=None, progress=True, fit=True, compile=None,
+      threads=None) -> SweepResult
     A cell is one (problem, noise, optimizer, d, T); all its taus and seeds run as one batch.
+    ``compile``: fuse each step into one torch.compile'd kernel (None: for cells of >= 1e9
+    element-steps). ``threads``: torch threads during the sweep (1 is best on a shared machine).
     ``executor``: None (in this process), a distributed.Client, or "dask" (local cluster).
     With ``out``: DIR/runs.csv, DIR/rates.csv, DIR/cells/ (one file per finished cell); running
     again resumes, adds nothing twice; a second concurrent sweep on DIR is refused (SweepLockedError).
@@ -35,8 +38,8 @@ Noise (make_noise(kind, **options)): gaussian(sigma, phi), student_t(sigma, df, 
 none. phi is the noise density ||sigma||_1^2 / (d ||sigma||_2^2) in [1/d, 1] (see synthetic.noise).
 
 Optimizers (make_method(spec)): sgd, signum, softsignum (fixed tau; or schedule="softsign" for the
-sign phase and quantile temperature schedule), s3, relaxed (regularizer = built-in name or a
-Regularizer, e.g. geomrelax.from_expr(...)), muon, softmuon. Options: lr, momentum, dampening
+sign phase and quantile temperature schedule), s3, relaxed (regularizer = built-in name,
+"spectral:NAME", or a Regularizer, e.g. geomrelax.from_expr(...)), muon, softmuon. Options: lr, momentum, dampening
 ("ema" default), nesterov, weight_decay, lr_power, momentum_power, schedule="theory" (the step sizes
 the theorems prescribe per horizon: lr T^-3/4 and beta = 1 - T^-1/2 for sign-type methods, lr T^-1/2
 for SGD), psi, p, eps, alpha_sign, tmax. See synthetic.methods.
@@ -47,6 +50,9 @@ momentum_base, lr_power, momentum_power, schedule, noise_kind, noise_sigma, nois
 noise_batch, delta, f_star, L2, L_inf, L_coord_l1, sigma_l1, sigma_l2, noise_density, dtype, cell.
 Columns of rates.csv: optimizer, problem, noise, varied, values, measure, exponent, lo, hi, claimed,
 verdict, source, tau, d, T, lr_base, momentum_base, lr_power, momentum_power, n_points, n_seeds.
+
+The V* measure (avg_vstar) is computed for the built-in regularizers (and SoftMuon's spectral one);
+for a user regularizer it is NaN (its conjugate has no torch form to evaluate at every step).
 
 Rates and bounds: fit_power / fit_exponential (log-log or log-linear slope, seed-bootstrap 95%
 interval), verdict, fit_rates; synthetic.bounds: bernstein_signsgd, tao_signsgd, sgd_l1_lower,
