@@ -243,3 +243,27 @@ def test_core_never_imports_torch():
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert torch_module() is torch
+
+
+def test_row_operations_and_scaling():
+    n, t = pair()
+    x = sample(3)[:-1].reshape(-1, 5)  # rows of 5, with infinities, no NaN
+    tx = torch.from_numpy(x)
+    same(n.row_absmax(x), t.row_absmax(tx))
+    same(n.row_any(x > 1e300), t.row_any(tx > 1e300))
+    same(n.clip(x, -2.0, 3.0), t.clip(tx, -2.0, 3.0))
+    # scale_of: a power of two c with c <= big < 2c; 1 where big is 0 or not finite
+    big = np.array([[3.0], [1e-310], [1.7e308], [0.0], [np.inf], [1.0]])
+    c = n.scale_of(big)
+    same(c, t.scale_of(torch.from_numpy(big)))
+    np.testing.assert_array_equal(c.ravel(), [2.0, 2.0 ** -1030, 2.0 ** 1023, 1.0, 1.0, 1.0])
+    # row_norm: exact-scaled, so rows near the ends of the float range come out right
+    rows = np.array([[3e200, 4e200, 0.0], [3e-310, 4e-310, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0, 2.0], [np.inf, 1.0, 0.0]])
+    want = np.array([5e200, 5e-310, 0.0, 3.0, np.inf])
+    for ops, arr in ((n, rows), (t, torch.from_numpy(rows))):
+        got = np.asarray(ops.to_numpy(ops.row_norm(arr))).ravel()
+        # 5e-310 is subnormal: held to its spacing (5e-324) only
+        np.testing.assert_allclose(got, want, rtol=2 * EPS64, atol=4 * 5e-324)
+    for dt in (np.float64, np.float32, np.float16):
+        a, b = pair(dt)
+        assert a.max == b.max == float(np.finfo(dt).max) and a.tiny == b.tiny == float(np.finfo(dt).tiny)
