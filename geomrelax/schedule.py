@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import is_tensor
-from .robust_fit import MEDIANS, ScheduleError, _data, _TorchData, cauchy_fit
+from .robust_fit import MEDIANS, ScheduleError, _data, cauchy_fit
 from .updates import PSI_KINDS
 
 __all__ = ["MEDIANS", "PSI_KINDS", "Schedule", "ScheduleCollapseWarning", "ScheduleError", "cauchy_fit",
@@ -405,18 +405,14 @@ def saturated_fraction(z, tau, eps=1e-4, psi="tanh"):
         raise ScheduleError(f"tau must be finite and > 0, got {tau!r}")
     data = _check_data(z)
     thr = c / tau_arr
-    if isinstance(data, _TorchData):
-        torch = data.torch
-        a = data.x.abs().to(torch.float64)
-        if thr.ndim == 0:
-            return int(torch.count_nonzero(a >= float(thr))) / data.n
-        t_thr = torch.as_tensor(thr.reshape(-1), dtype=torch.float64, device=a.device)
-        below = torch.searchsorted(torch.sort(a).values, t_thr, right=False).cpu().numpy()
-    else:
-        a = np.abs(data.float64())
-        if thr.ndim == 0:
-            return np.count_nonzero(a >= thr) / data.n
-        below = np.searchsorted(np.sort(a), thr.reshape(-1), side="left")
+    ops = data.ops
+    a = ops.abs(data.float64())
+    if thr.ndim == 0:
+        return ops.count_nonzero(a >= float(thr)) / data.n
+    thr = thr.reshape(-1)
+    if is_tensor(a):
+        thr = a.new_tensor(thr)
+    below = ops.to_numpy(ops.searchsorted(ops.sort(a), thr, right=False))
     return (1.0 - below / data.n).reshape(tau_arr.shape)
 
 

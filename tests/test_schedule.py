@@ -154,7 +154,7 @@ def test_fit_small_is_exact(n):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fit_window_path_is_exact(n, dtype):
     z = cauchy(n, 2e-4, 1e-3, seed=11, dtype=dtype)
-    data = F._NumpyData(z)
+    data = F._data(z)
     assert F._window_fit(data, seed=0) == exact_fit(z)    # bit-identical, not approximately
     assert cauchy_fit(z, seed=5) == exact_fit(z)
 
@@ -172,7 +172,7 @@ def test_fit_window_path_on_awkward_data():
     }
     for name, z in cases.items():
         assert cauchy_fit(z, seed=1) == exact_fit(z), name
-        fast = F._window_fit(F._NumpyData(z), seed=1)
+        fast = F._window_fit(F._data(z), seed=1)
         if name == "bimodal":
             # the median sits in a gap: the windows would copy out > 25% of z, so it goes direct
             assert fast is None
@@ -207,16 +207,16 @@ def test_misplaced_windows_are_detected():
     near s/2; or everything shifted, so the median window misses) must be caught by the exact counts."""
     z = cauchy(F._DIRECT_MAX + 1000, 0.0, 1.0, seed=12)
     for warp in (lambda x: np.where(np.abs(x) > 0.1, 0.5 * x, x), lambda x: x + 0.5):
-        data = F._NumpyData(z)
+        data = F._data(z)
         honest = data.sample
         data.sample = lambda m, seed: warp(honest(m, seed))
         assert F._window_fit(data, seed=0) is None
-    assert F._window_fit(F._NumpyData(z), seed=0) == exact_fit(z)
+    assert F._window_fit(F._data(z), seed=0) == exact_fit(z)
 
 
 def test_fit_zero_width_window_is_refused_or_exact():
     z = cauchy(F._DIRECT_MAX + 1, 0.0, 1.0, seed=4)
-    res = F._window_fit(F._NumpyData(z), seed=0, delta=0.0)
+    res = F._window_fit(F._data(z), seed=0, delta=0.0)
     assert res is None or res == exact_fit(z)
 
 
@@ -423,7 +423,7 @@ def test_bad_data_is_refused():
             with pytest.raises(NonFiniteError, match="2 non-finite"):
                 F._window_fit(tdata, seed=0)
             # with the sample kept off the bad entries, the chunk check of the pass must catch them
-            for data in (F._NumpyData(z), tdata):
+            for data in (F._data(z), tdata):
                 data.sample = lambda m, seed, x=z: np.random.default_rng(seed).permutation(x[4:n - 2])[:m]
                 with pytest.raises(NonFiniteError, match="2 non-finite"):
                     F._window_fit(data, seed=0)
