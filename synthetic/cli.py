@@ -4,7 +4,8 @@
     geomrelax sweep --config FILE --out DIR    a grid written in TOML (docs/sweep.md)
 
 Writes DIR/runs.csv and DIR/rates.csv; running again with the same DIR resumes (finished cells are
-not rerun, nothing is added twice). Exit status: 0 done, 2 bad input or DIR locked by another sweep.
+not rerun, nothing is added twice). Exit status: 0 done, 2 bad input or DIR locked by another sweep,
+130 interrupted (Ctrl-C; the cells finished so far are kept).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def run_sweep_command(args) -> int:
         if args.threads is not None and args.threads < 1:
             raise GeomrelaxError(f"--threads must be >= 1, got {args.threads}")
         res = sweep(**kwargs, out=args.out, executor=executor, progress=not args.no_progress, threads=args.threads)
+    except KeyboardInterrupt:
+        print(f"geomrelax sweep: interrupted; finished cells are kept in {args.out}: run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
     except ImportError as err:
         print(f"geomrelax sweep: {err} (the Dask executor needs `pip install \"dask[distributed]\"`)", file=sys.stderr)
         return 2

@@ -103,3 +103,23 @@ def test_dask_executor_gives_the_same_results(tmp_path):
     assert sorted(map(key, here.runs)) == sorted(map(key, there.runs))
     a = {key(r): r["min_l1"] for r in here.runs}
     assert all(a[key(r)] == r["min_l1"] for r in there.runs)
+
+
+def test_interrupt_exit_status_and_lock_refusal(tmp_path, monkeypatch, capsys):
+    import sys
+
+    sweep_mod = sys.modules["synthetic.sweep"]
+
+    def interrupted(cell, progress=None):
+        raise KeyboardInterrupt
+
+    cfg = tmp_path / "grid.toml"
+    cfg.write_text(TOML)
+    monkeypatch.setattr(sweep_mod, "run_one", interrupted)
+    assert run_sweep_command(_args("--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress")) == 130
+    assert "resume" in capsys.readouterr().err
+    from synthetic.store import ResultStore
+
+    with ResultStore(str(tmp_path / "o")):
+        assert run_sweep_command(_args("--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress")) == 2
+    assert "another sweep" in capsys.readouterr().err
