@@ -23,6 +23,7 @@ FIGURES = {
     "noise_density": ("figures.rates", "noise_density_gain"),
     "temperature_schedule": ("figures.schedule", "temperature_schedule"),
     "spectral_map_errors": ("figures.spectral", "spectral_map_errors"),
+    "claims": ("figures.claims", "claims_table"),
 }
 
 

@@ -16,7 +16,8 @@ def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", choices=sorted(FIGURES),
                         help="the figure: " + ", ".join(sorted(FIGURES)))
     parser.add_argument("--out", required=True, metavar="FILE",
-                        help="output file FILE.png; FILE.pdf and FILE.csv (the data drawn) are written beside it")
+                        help="output file FILE.png (FILE.html for the claims table); FILE.pdf and FILE.csv (the data "
+                             "drawn) are written beside it")
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--data", metavar="CSV", help="the tidy CSV to draw (the columns the figure documents)")
     src.add_argument("--results", metavar="DIR", default="results",
@@ -33,6 +34,7 @@ def run_plot_command(args) -> int:
         raise FigureDataError(f"no data for figure {args.name!r}: {data} does not exist{how}")
     files = figure_function(args.name)(data, args.out)
     print(f"{args.name}: {files.n_series} series drawn from {data}")
-    for p in (files.png, files.pdf, files.csv):
-        print(f"  {p}")
+    for p in (files.png, files.pdf, files.html, files.csv):
+        if p is not None:
+            print(f"  {p}")
     return 0

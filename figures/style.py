@@ -18,7 +18,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 from geomrelax.errors import GeomrelaxError
 
@@ -35,12 +35,14 @@ class FigureDataError(GeomrelaxError):
 
 @dataclass(frozen=True)
 class FigureFiles:
-    """The files a figure wrote, and how many series it drew (lines or bars with a legend entry)."""
+    """The files a figure wrote, and how many series it drew (lines or bars with a legend entry; the rows of
+    a table). A table writes ``html`` and ``csv`` and no ``png``/``pdf``."""
 
-    png: Path
-    pdf: Path
+    png: Optional[Path]
+    pdf: Optional[Path]
     csv: Path
     n_series: int
+    html: Optional[Path] = None
 
 
 def pyplot():

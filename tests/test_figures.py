@@ -194,3 +194,18 @@ def test_noise_density_gain(tmp_path):
              "gain_pred_noise": p ** -0.25} for p in (0.01, 0.1, 1.0)]
     files = noise_density_gain(rows, tmp_path / "gain")
     assert_drawn(files, 2)
+
+
+def test_claims_table_escapes_and_redraws(tmp_path):
+    from figures.claims import claims_table
+
+    rows = [{"id": "a/holds", "status": "holds", "expected": "holds", "source": "paper", "description": "x <= 1",
+             "theoretical": "1", "measured": "0.5", "worst_margin": "-0.5", "counterexample": "", "note": ""},
+            {"id": "b/<script>", "status": "violated", "expected": "holds", "source": "reconstruction",
+             "description": "<b>bold</b> claim", "theoretical": "", "measured": "", "worst_margin": "0.1",
+             "counterexample": "[1, 2]", "note": "confirmed at 60 digits"}]
+    files = claims_table(rows, tmp_path / "claims")
+    assert files.png is None and files.n_series == 2
+    page = files.html.read_text()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<script>" not in page and "1 holds, 1 violated" in page
+    assert read_csv(claims_table(files.csv, tmp_path / "again").csv) == read_csv(files.csv)

@@ -36,7 +36,7 @@ def _synthetic():
 
 def _common(opts) -> dict:
     return {"seed": opts.seed, "version": EXPERIMENTS_VERSION, "synthetic": package_fingerprint("synthetic"),
-            "problem": PROBLEM, "noise": NOISE}
+            "core": package_fingerprint("geomrelax", exclude=("app",)), "problem": PROBLEM, "noise": NOISE}
 
 
 def _seeds(opts, n: int) -> list:

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ..errors import GeomrelaxError
-from .report import Item, Section
+from .report import Item, Section, package_fingerprint
 
 SCHEDULE_VERSION = 1
 SPECTRAL_VERSION = 1
@@ -94,7 +94,7 @@ def _training_run(folder, *, sign_iters: int, transition_iters: int, seed: int, 
 def _schedule_items(opts) -> list:
     ks, k = opts.pick((100, 100), (900, 300), (4500, 500))
     config = {"sign_iters": ks, "transition_iters": k, "seed": opts.seed, "lr": 1e-3, "momentum": 0.9,
-              "batch": 32, "version": SCHEDULE_VERSION}
+              "batch": 32, "version": SCHEDULE_VERSION, "core": package_fingerprint("geomrelax", exclude=("app",))}
 
     def run(folder):
         return _training_run(folder, sign_iters=ks, transition_iters=k, seed=opts.seed, lr=1e-3, momentum=0.9,
@@ -175,7 +175,8 @@ def _spectral_items(opts) -> list:
     n = opts.pick(48, 192, 512)
     # 7 is the minimax design's default; the official map's own default is 5, the dion-based variant's 40
     steps = opts.pick([1, 2, 3, 5, 7, 10], [1, 2, 3, 4, 5, 6, 7, 10, 14, 20], [1, 2, 3, 4, 5, 6, 7, 10, 14, 20, 30, 40])
-    config = {"n": n, "decades": 3.0, "tau": 100.0, "steps": steps, "seed": opts.seed, "version": SPECTRAL_VERSION}
+    config = {"n": n, "decades": 3.0, "tau": 100.0, "steps": steps, "seed": opts.seed, "version": SPECTRAL_VERSION,
+              "core": package_fingerprint("geomrelax", exclude=("app",))}
 
     def run(folder):
         return _spectral_run(folder, n=n, decades=3.0, tau=100.0, steps=steps, seed=opts.seed)

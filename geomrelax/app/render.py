@@ -29,9 +29,19 @@ class FigureView:
     error: Optional[str] = None
 
 
+@dataclass(frozen=True)
+class Link:
+    """A link in a table cell: ``href`` is relative to the page or an anchor '#id'. A cell may also hold a
+    list of links (shown separated by commas)."""
+
+    text: str
+    href: str
+
+
 @dataclass
 class TableView:
-    """A table: ``row_ids`` (optional) become HTML anchors; ``row_class`` (optional) one of pass/fail/warn per row."""
+    """A table: ``row_ids`` (optional) become HTML anchors; ``row_class`` (optional) one of pass/fail/warn per
+    row; ``links`` (text, href) pairs shown under the title (e.g. the table's data files)."""
 
     title: str
     columns: list
@@ -39,6 +49,7 @@ class TableView:
     note: str = ""
     row_ids: Optional[list] = None
     row_class: Optional[list] = None
+    links: list = field(default_factory=list)
 
 
 @dataclass
@@ -105,10 +116,20 @@ def _e(x) -> str:
     return html.escape(str(x), quote=True)
 
 
+def _html_cell(c) -> str:
+    if isinstance(c, Link):
+        return f'<a href="{_e(c.href)}">{_e(c.text)}</a>'
+    if isinstance(c, (list, tuple)):
+        return ", ".join(_html_cell(x) for x in c)
+    return _e(c)
+
+
 def _html_table(t: TableView) -> list:
     out = [f"<h3>{_e(t.title)}</h3>"] if t.title else []
     if t.note:
         out.append(f"<p>{_e(t.note)}</p>")
+    if t.links:
+        out.append("<p>" + " · ".join(_html_cell(Link(a, h)) for a, h in t.links) + "</p>")
     out.append("<table><thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in t.columns) + "</tr></thead><tbody>")
     for i, row in enumerate(t.rows):
         attrs = ""
@@ -116,7 +137,7 @@ def _html_table(t: TableView) -> list:
             attrs += f' id="{_e(t.row_ids[i])}"'
         if t.row_class:
             attrs += f' class="{_e(t.row_class[i])}"'
-        out.append(f"<tr{attrs}>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
+        out.append(f"<tr{attrs}>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>")
     out.append("</tbody></table>")
     return out
 
@@ -179,14 +200,26 @@ def _md(x) -> str:
     return s
 
 
+def _md_cell(c) -> str:
+    if isinstance(c, Link):
+        return f"[{_md(c.text)}]({c.href})"
+    if isinstance(c, (list, tuple)):
+        return ", ".join(_md_cell(x) for x in c)
+    return _md(c)
+
+
 def _md_table(t: TableView) -> list:
     out = [f"### {_md(t.title)}", ""] if t.title else []
     if t.note:
         out += [_md(t.note), ""]
+    if t.links:
+        out += [" · ".join(_md_cell(Link(a, h)) for a, h in t.links), ""]
     out.append("| " + " | ".join(_md(c) for c in t.columns) + " |")
     out.append("|" + "---|" * len(t.columns))
-    for row in t.rows:
-        out.append("| " + " | ".join(_md(c) for c in row) + " |")
+    for i, row in enumerate(t.rows):
+        # an anchor per row, so that '#id' links work in the Markdown twin too
+        anchor_tag = f'<a id="{t.row_ids[i]}"></a>' if t.row_ids else ""
+        out.append("| " + anchor_tag + " | ".join(_md_cell(c) for c in row) + " |")
     out.append("")
     return out
 

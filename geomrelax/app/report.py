@@ -105,8 +105,9 @@ class ItemOutcome:
     error: Optional[str] = None
 
 
-def package_fingerprint(name: str) -> str:
-    """A hash of the Python source of package ``name``: results computed by other code are not reused.
+def package_fingerprint(name: str, exclude=()) -> str:
+    """A hash of the Python source of package ``name`` (less the subpackages named in ``exclude``): results
+    computed by other code are not reused.
 
     Raises ModuleNotFoundError when the package is not installed (a section then fails with that error).
     """
@@ -116,6 +117,8 @@ def package_fingerprint(name: str) -> str:
     root = Path(spec.origin).parent
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
+        if f.relative_to(root).parts[0] in exclude:
+            continue
         h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

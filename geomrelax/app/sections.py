@@ -3,7 +3,7 @@ their soft maps, and the identity checks (verify) of every built-in and spectral
 
 Importing this module registers every section with :func:`geomrelax.app.report.register_section`.
 The sections on measurements of the optimizers live in :mod:`geomrelax.app.measurements`, those on
-the synthetic experiments in :mod:`geomrelax.app.experiments`.
+the synthetic experiments in :mod:`geomrelax.app.experiments`, the claims in :mod:`geomrelax.app.claims`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..regularizers import BUILTIN_NAMES, regularizer
 from ..verify import VERIFY_VERSION, fingerprint, resolve, verify
-from . import experiments, measurements
+from . import claims, experiments, measurements
 from .render import TableView
 from .report import Item, Section, builtin_table, register_section
 
@@ -149,7 +149,7 @@ def _register() -> None:
         "A strongly convex regularizer V on a set D containing 0 turns the hard linear minimization oracle "
         "into a soft one: the step is d_tau(m) = grad V*(-tau m), which tends to the hard LMO (sign, polar "
         "factor) as tau grows and to a scaled gradient step as tau shrinks.", _present_regularizers))
-    for sec in (*experiments.SECTIONS, *measurements.SECTIONS):
+    for sec in (*claims.SECTIONS, *experiments.SECTIONS, *measurements.SECTIONS):
         register_section(sec)
     register_section(Section(
         "verify", "Identity checks of every built-in and its spectral lift", _verify_items,
