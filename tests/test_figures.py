@@ -209,3 +209,19 @@ def test_claims_table_escapes_and_redraws(tmp_path):
     page = files.html.read_text()
     assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<script>" not in page and "1 holds, 1 violated" in page
     assert read_csv(claims_table(files.csv, tmp_path / "again").csv) == read_csv(files.csv)
+
+
+def test_readme_figures_are_redrawn_from_a_report_folder(tmp_path, capsys):
+    from figures.readme import README_FIGURES, main
+
+    results = tmp_path / "results"
+    soft_maps(map_rows(), results / "figures" / "soft_maps")
+    assert main([str(results), "--docs", str(tmp_path / "docs")]) == 2  # tau_convergence is missing: said so
+    assert "tau_convergence.csv does not exist" in capsys.readouterr().err
+    from figures.convergence import tau_convergence
+
+    rows = [{"optimizer": o, "tau": t, "seed": 0, "step": s, "value": 1.0 / (1 + s), "measure": "min_l1"}
+            for o, t in (("softsignum", 1.0), ("signum", math.inf), ("sgd", 0.0)) for s in (0, 10, 100)]
+    tau_convergence(rows, results / "figures" / "tau_convergence")
+    assert main([str(results), "--docs", str(tmp_path / "docs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == sorted(f"{n}.png" for n in README_FIGURES)

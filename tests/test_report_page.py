@@ -337,3 +337,26 @@ def test_browser_check_sees_a_broken_image(tmp_path):
     seen = load_in_browser(chromium, tmp_path / "index.html", tmp_path / "profile")
     assert seen["images"] == [{"src": "figures/missing.png", "complete": True, "w": 0, "h": 0}]
     assert any(e[0] == "log" for e in seen["errors"])
+
+
+def test_an_interrupted_report_resumes(tmp_path, monkeypatch):
+    calls = []
+
+    def items(opts):
+        def make(i):
+            def run():
+                calls.append(i)
+                if i == 2 and calls.count(2) == 1:
+                    raise KeyboardInterrupt  # the user presses Ctrl-C during the third item
+                return {"passed": True, "summary": f"item {i}"}
+            return run
+        return [Item("steps", f"step{i}", {"i": i}, make(i)) for i in range(4)]
+
+    report_mod._sections()
+    monkeypatch.setattr(report_mod, "SECTIONS", [*report_mod.SECTIONS, Section("steps", "Steps", items)])
+    with pytest.raises(KeyboardInterrupt):
+        run_report(tmp_path, sections=["steps"])
+    assert calls == [0, 1, 2] and (tmp_path / "index.html").is_file()  # the page of what was done is written
+    again = run_report(tmp_path, sections=["steps"])
+    assert calls == [0, 1, 2, 2, 3]
+    assert [o.cached for o in again.outcomes] == [True, True, False, False] and again.passed
