@@ -1,4 +1,4 @@
-"""Quantile temperature schedule of SoftSignum / SoftMuon (theory.md section 3).
+"""Quantile temperature schedule of SoftSignum / SoftMuon (docs/theory.md, "The temperature schedule").
 
 Computed once, at step K_s + 1, from data z (the entries of the momentum direction for
 SoftSignum, the singular values of the raw gradients for SoftMuon):

@@ -20,7 +20,7 @@ SoftSignum / Signum (one param group, step k = 1, 2, ...; g already sign-flipped
 with psi = tanh or psi(x) = x / sqrt(1 + x^2), and tau_j the temperature schedule (held at its
 last value for j >= K). With normalized and u = 0 everywhere the step is 0 (0/0 taken as 0).
 
-S3 / SoftSignSGD (reconstructed, theory.md section 3; m_0 = r_0 = 0):
+S3 / SoftSignSGD (reconstructed from the abstract of arXiv 2507.06464; m_0 = r_0 = 0):
 
     m_t = beta m_{t-1} + (1 - beta) g_t,       r_t = beta r_{t-1} + (1 - beta) |g_t|^p
     n_t = beta m_t + (1 - beta) g_t,           b_t = (beta r_t + (1 - beta) |g_t|^p)^(1/p)

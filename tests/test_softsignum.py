@@ -1,7 +1,6 @@
 """SoftSignum / Signum: parity with the numpy reference, the schedule, the official pitfalls, state_dict."""
 
 import io
-import math
 import warnings
 
 import numpy as np

@@ -16,8 +16,18 @@ optimizer of the toolkit needs and the official code lacks:
   recurrence, no extra pass over memory); when the bound could reach the dtype's largest finite
   number, or when the subclass asks for it, the step runs as a transaction on copies and is
   committed only if every new parameter and state entry is finite;
-- hyperparameter checks at construction and in add_param_group, with messages that name the value;
+- everything that can fail runs before the first write, over all groups: the gradient check, each
+  group's plan (a schedule fit, a user function, a matrix map checked finite) and the whole update
+  of the groups that run as a transaction; only then is anything written;
+- torch.optim's conventions: options are checked before the parameters are read, at construction
+  and in add_param_group, with messages that name the value (lr: a real number or a 0-d tensor,
+  finite, >= 0); parameters without a gradient or without entries are skipped; load_state_dict
+  fills the flags a state_dict saved before they existed lacks (as torch's ``__setstate__``),
+  refuses another optimizer's state saying which options differ, and checks every loaded state
+  tensor (keys, shape, dtype, finite); pickle and deepcopy give an optimizer that steps the same;
 - no torch.distributed call (pitfall 2), and p.grad is never written (pitfall 3).
+
+(The pitfalls are those of the official code, numbered as in docs/theory.md.)
 
 Contract for subclasses
 -----------------------

@@ -1,6 +1,6 @@
 """S3 (SoftSignSGD, Peng et al., arXiv 2507.06464): a sign-like step bounded by a p-th order moment.
 
-Per parameter, t = 1, 2, ... (reconstructed from the abstract; theory.md section 3; formulas in
+Per parameter, t = 1, 2, ... (reconstructed from the abstract; docs/theory.md, "Update rules"; formulas in
 :mod:`geomrelax.updates`), with m_0 = r_0 = 0 and one EMA coefficient beta for both moments:
 
     m_t = beta m_{t-1} + (1 - beta) g_t            r_t = beta r_{t-1} + (1 - beta) |g_t|^p

@@ -1,6 +1,6 @@
 """SoftSignum and Signum: sign steps, then a smooth transition psi(tau_j u) driven by a schedule.
 
-Per param group, step k = 1, 2, ... (theory.md section 3; formulas in :mod:`geomrelax.updates`):
+Per param group, step k = 1, 2, ... (docs/theory.md, "Update rules"; formulas in :mod:`geomrelax.updates`):
 
     b_1 = g_1,  b_k = beta b_{k-1} + (1 - dampening) g_k,   u_k = g_k + beta b_k (nesterov) or b_k
     theta <- (1 - lr wd) theta
