@@ -8,7 +8,7 @@ import pytest
 import geomrelax as gr
 
 pytest.importorskip("cvxpy")
-from geomrelax.crosscheck import _a_priori_diameter  # noqa: E402
+from geomrelax.crosscheck.certify import _a_priori_diameter  # noqa: E402
 
 
 def _m(shape, seed):

@@ -11,7 +11,8 @@ import pytest
 import geomrelax as gr
 from geomrelax.errors import GeomrelaxError, InvalidRegularizerError, SolverError
 from geomrelax.regularizers import log_cosh
-from geomrelax.verify import TOL, CheckResult, VerifyReport, _root_dv, fingerprint, verify
+from geomrelax.verify import TOL, CheckResult, VerifyReport, fingerprint, verify
+from geomrelax.verify.limits import _root_dv
 
 FAST = dict(search=False, n_points=16, crosscheck=False)
 ENTROPIC = gr.regularizer("entropic")

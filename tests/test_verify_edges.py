@@ -59,7 +59,8 @@ def test_kink_membership_still_catches_a_wrong_threshold():
 
 
 def test_skipped_points_never_fail_and_all_skipped_is_skipped(monkeypatch):
-    from geomrelax.verify import _Geo, _run, _Spec
+    from geomrelax.verify.geometry import _Geo
+    from geomrelax.verify.runner import _run, _Spec
 
     geo = _Geo(gr.regularizer("entropic"))
     pts = {"x": np.linspace(-0.5, 0.5, 8)[:, None]}
