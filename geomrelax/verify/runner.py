@@ -15,7 +15,7 @@ from .geometry import _Geo
 from .results import CheckResult
 
 
-# adversarial search budget: starts per check (vector, matrix), steps, trials per start and step
+# adversarial search budget: starts per check (vector, matrix); steps and trials per step are geomrelax.search's
 N_STARTS = {1: 16, 2: 8}
 
 
