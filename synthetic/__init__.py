@@ -20,10 +20,10 @@ Quick start
 
 sweep(problems, noises, optimizers, dims, horizons, taus, seeds, *, out=None, n_checkpoints=12,
       dtype="float32", device="cpu", executor=None, progress=True, fit=True, compile=None,
-      threads=None) -> SweepResult
+      threads=1) -> SweepResult
     A cell is one (problem, noise, optimizer, d, T); all its taus and seeds run as one batch.
-    ``compile``: fuse each step into one torch.compile'd kernel (None: for cells of >= 1e9
-    element-steps). ``threads``: torch threads during the sweep (1 is best on a shared machine).
+    ``compile``: fuse each step into one torch.compile'd kernel (None: for cells of >= 5e8
+    element-steps). ``threads``: torch threads during the sweep (default 1, best on a shared machine).
     ``executor``: None (in this process), a distributed.Client, or "dask" (local cluster).
     With ``out``: DIR/runs.csv, DIR/rates.csv, DIR/cells/ (one file per finished cell); running
     again resumes, adds nothing twice; a second concurrent sweep on DIR is refused (SweepLockedError).

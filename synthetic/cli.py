@@ -28,8 +28,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run cells here (default) or on a local Dask cluster (needs dask[distributed])")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="address of a running Dask scheduler (implies --executor dask)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch threads (default: torch's; 1 is fastest on a machine shared with other work)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch threads (default 1: fastest on a machine shared with other work)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -55,7 +55,7 @@ def run_sweep_command(args) -> int:
             executor = Client(args.scheduler)
         elif args.executor == "dask":
             executor = "dask"
-        if args.threads is not None and args.threads < 1:
+        if args.threads < 1:
             raise GeomrelaxError(f"--threads must be >= 1, got {args.threads}")
         res = sweep(**kwargs, out=args.out, executor=executor, progress=not args.no_progress, threads=args.threads)
     except KeyboardInterrupt:

@@ -32,9 +32,10 @@ __all__ = ["checkpoints", "run_cell", "MEASURES", "DTYPES"]
 MEASURES = ("f_gap", "grad_l1", "grad_l2", "grad_nuc", "min_l1", "min_l2", "min_nuc", "avg_l1", "avg_l2",
             "avg_vstar", "avg_merr")
 DTYPES = ("float32", "float64")
-# auto-compile threshold in element-steps: at ~30 eager element-wise passes per step, 1e9 element-steps
-# take minutes eagerly on two CPU cores, against a compilation of ~30 s
-COMPILE_WORK = 1e9
+# auto-compile threshold in element-steps: measured on the separable problem (1 thread, loaded machine),
+# eager steps cost ~100 ns per element and fused ones ~25 ns, after a compilation of ~20 s; from 5e8
+# element-steps on (80 runs x d = 1000 x 1e4 steps) compiling saves more than it costs
+COMPILE_WORK = 5e8
 
 
 def checkpoints(T: int, n: int = 12) -> list:
@@ -60,7 +61,7 @@ def run_cell(problem, noise, method, T: int, taus=(math.nan,), seeds=(0,), *, n_
     different methods and horizons with the same seed see the same noise (common random numbers).
     ``progress``: a callable called with the number of steps done since its last call.
     ``compile``: fuse the step (gradient, measures, noise, update) into one torch.compile'd kernel
-    (measured 6x faster per step on the separable problem, 2 loaded CPU cores); it costs a compilation
+    (measured 4-6x faster per step on the separable problem, loaded CPU cores); it costs a compilation
     of tens of seconds on a CPU once per cell. None (auto): compile when T x runs x d >= COMPILE_WORK.
     """
     import torch

@@ -168,7 +168,7 @@ def sweep(problems=("separable",), noises=({"kind": "gaussian", "sigma": 0.1},),
           optimizers=("signum", "softsignum", "sgd"), dims=(100,), horizons=(100, 300, 1000, 3000),
           taus=(0.1, 1.0, 10.0, 100.0), seeds=range(8), *, out=None, n_checkpoints: int = 12,
           dtype: str = "float32", device: str = "cpu", executor=None, progress: bool = True, fit: bool = True,
-          claim_d="bounds", compile=None, threads=None) -> SweepResult:
+          claim_d="bounds", compile=None, threads=1) -> SweepResult:
     """Run the grid and return a :class:`SweepResult`; with ``out`` the results are also written
     (and a second call with the same ``out`` resumes: finished cells are loaded, not rerun).
 
@@ -176,9 +176,10 @@ def sweep(problems=("separable",), noises=({"kind": "gaussian", "sigma": 0.1},),
     cluster with two in-process workers). ``claim_d="bounds"`` compares d-exponents with the
     explicit bounds of :mod:`synthetic.bounds` evaluated on each cell's constants. ``compile``: see
     :func:`synthetic.engine.run_cell` (None: automatic for long, large cells; True / False force it).
-    ``threads``: torch's intra-op threads for this sweep (restored after). On a machine shared by
-    other work use 1: two threads waiting on each other's barrier while descheduled made element-wise
-    ops 20x slower than one thread here (measured under a load of 6 on 2 cores).
+    ``threads``: torch's intra-op threads for this sweep (restored after; None leaves torch's setting).
+    The default 1 suits machines shared with other work: two threads waiting on each other's barrier
+    while descheduled made element-wise ops 20x slower than one thread (measured under a load of 6 on
+    2 cores); cells run in parallel through a Dask executor instead.
     """
     if device == "cuda":
         import torch
