@@ -115,8 +115,26 @@ def test_same_seed_same_numbers(name):
     assert a.train_loss != c.train_loss
 
 
+def test_update_norm_of_sign_steps():
+    """A sign step moves each entry with a non-zero momentum by exactly lr: ||step|| = lr sqrt(#non-zero).
+    Only token-embedding rows of tokens not seen yet have zero momentum, which bounds #non-zero from below."""
+    cfg = _tiny(warmup_frac=0.0)  # multiplier 1 at every step
+    src = cfg.source()
+    val, _ = heldout(cfg, src, "val")
+    lr = 1e-2
+    r = train_run(cfg, src, "signum", lr, cfg.steps, 0, val, record_update_norm=True)
+    from benchmarks.lm.model import GPT
+
+    model = GPT(cfg.model_config(), 0)
+    n, n_emb = sum(p.numel() for p in model.parameters()), model.tok_emb.weight.numel()
+    assert len(r.update_norm) == cfg.steps
+    # float32 rounding of p - lr sign(u) with |p| <= ~1 and lr = 1e-2: ~1e-5 relative per entry
+    for v in r.update_norm:
+        assert lr * math.sqrt(n - n_emb) * (1 - 1e-4) <= v <= lr * math.sqrt(n) * (1 + 1e-4)
+    assert train_run(cfg, src, "signum", lr, cfg.steps, 0, val).update_norm == []
+
+
 def test_optimizers_cover_every_parameter_once():
-    model = torch.nn.Module()
     from benchmarks.lm.model import GPT
 
     model = GPT(_tiny().model_config(), 0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -122,6 +122,7 @@ class RunResult:
     ms_per_step: float      # median wall time of forward + backward + optimizer steps
     ms_per_opt_step: float  # median wall time of the optimizer steps alone
     diverged: bool
+    update_norm: list = field(default_factory=list)  # per step, when asked: ||theta_k - theta_{k-1}||
 
     @property
     def final_val(self) -> float:
@@ -165,17 +166,21 @@ def _sync(device):
 
 
 def train_run(cfg: TrainConfig, source: MarkovCopySource, optimizer: str, lr: float, steps: int, seed: int,
-              heldout_tokens, *, aux_lr: float | None = None, device="cpu", eval_every: int | None = None
-              ) -> RunResult:
+              heldout_tokens, *, aux_lr: float | None = None, device="cpu", eval_every: int | None = None,
+              record_update_norm: bool = False) -> RunResult:
     """Train a fresh GPT (initial weights from ``seed``) for ``steps`` steps and return its curves.
 
-    The held-out loss is measured every ``eval_every`` steps (default: the config's), at step 0 and at the end."""
+    The held-out loss is measured every ``eval_every`` steps (default: the config's), at step 0 and at the end.
+    ``record_update_norm``: also record, per step, the Euclidean norm of the change of the parameters of the
+    first optimizer (all of them for adamw / signum / softsignum, the hidden matrices for muon / softmuon),
+    to see how far a transition shortens the steps (costs a copy of those parameters per step)."""
     device = torch.device(device)
     model = GPT(cfg.model_config(), seed).to(device)
     opts = build_optimizers(optimizer, model, lr, steps, aux_lr=aux_lr, transition_frac=cfg.transition_frac)
     base_lrs = [[g["lr"] for g in o.param_groups] for o in opts]
     eval_at = set(range(0, steps + 1, eval_every or cfg.eval_every)) | {steps}
-    train_loss, val_steps, val_loss, t_step, t_opt = [], [], [], [], []
+    train_loss, val_steps, val_loss, t_step, t_opt, update_norm = [], [], [], [], [], []
+    watched = [p for g in opts[0].param_groups for p in g["params"]]
     diverged = False
     for step in range(steps + 1):
         if step in eval_at:
@@ -201,8 +206,12 @@ def train_run(cfg: TrainConfig, source: MarkovCopySource, optimizer: str, lr: fl
         try:
             if not math.isfinite(value):
                 raise NonFiniteError(f"loss {value} at step {step + 1}")
+            before = [p.detach().clone() for p in watched] if record_update_norm else None
             for o in opts:
                 o.step()
+            if before is not None:
+                update_norm.append(math.sqrt(sum(float((p.detach() - b).float().square().sum())
+                                                 for p, b in zip(watched, before))))
         except NonFiniteError:
             diverged = True
             break
@@ -212,4 +221,4 @@ def train_run(cfg: TrainConfig, source: MarkovCopySource, optimizer: str, lr: fl
         t_step.append(t2 - t0)
         t_opt.append(t2 - t1)
     return RunResult(train_loss, val_steps, val_loss, 1e3 * float(np.median(t_step)) if t_step else math.nan,
-                     1e3 * float(np.median(t_opt)) if t_opt else math.nan, diverged)
+                     1e3 * float(np.median(t_opt)) if t_opt else math.nan, diverged, update_norm)
