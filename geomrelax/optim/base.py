@@ -378,7 +378,8 @@ class GeomOptimizer(torch.optim.Optimizer):
 
     @staticmethod
     def _saved_options(group):
-        return {k: copy.deepcopy(v) for k, v in group.items() if k not in ("params", "param_names")}
+        # a shallow copy: hooks replace group values (the schedule), they never mutate them in place
+        return {k: v for k, v in group.items() if k not in ("params", "param_names")}
 
     def _transaction(self, w, step):
         """Run the update on copies and check every new parameter and state entry is finite; the
