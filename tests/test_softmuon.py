@@ -38,6 +38,15 @@ def set_grads(params, grad_fn, k):
         p.grad = torch.tensor(g, dtype=p.dtype)
 
 
+def step_pair(a, b, pa, pb, grad_fn, k):
+    """Step optimizer a (on pa) and b (on pb) with the same gradients, those of step k."""
+    set_grads(pa, grad_fn, k)
+    for p, q in zip(pa, pb):
+        q.grad = p.grad.clone()
+    a.step()
+    b.step()
+
+
 def run_reference(thetas, grad_fn, steps, **options):
     """The numpy reference stepped ``steps`` times: (parameters after each step, tau of each step)."""
     state, history, taus = ref.softmuon_init(), [], []
@@ -107,11 +116,7 @@ def test_muon_phase_is_bitwise_torch_optim_muon(nesterov):
     a = SoftMuon(ours, ns_eps=1e-7, ns_dtype=torch.bfloat16, **common)
     b = torch.optim.Muon(theirs, eps=1e-7, adjust_lr_fn="original", **common)
     for k in range(1, 6):
-        set_grads(ours, grad_fn, k)
-        for p, q in zip(ours, theirs):
-            q.grad = p.grad.clone()
-        a.step()
-        b.step()
+        step_pair(a, b, ours, theirs, grad_fn, k)
         for p, q in zip(ours, theirs):
             assert torch.equal(p, q), (k, p.shape)
 
@@ -121,11 +126,7 @@ def test_muon_is_softmuon_without_transition():
     p2 = [torch.nn.Parameter(p.detach().clone()) for p in p1]
     a, b = Muon(p1, lr=0.03, weight_decay=0.01), SoftMuon(p2, lr=0.03, weight_decay=0.01)
     for k in range(1, 4):
-        set_grads(p1, grad_fn, k)
-        for p, q in zip(p1, p2):
-            q.grad = p.grad.clone()
-        a.step()
-        b.step()
+        step_pair(a, b, p1, p2, grad_fn, k)
     assert all(torch.equal(p, q) for p, q in zip(p1, p2))
 
 
@@ -229,11 +230,7 @@ def test_state_dict_round_trip_continues_bitwise(save_at):
     buffer.seek(0)
     opt2.load_state_dict(torch.load(buffer, weights_only=True))
     for k in range(save_at + 1, 9):
-        set_grads(params, grad_fn, k)
-        for p, q in zip(params, clones):
-            q.grad = p.grad.clone()
-        opt.step()
-        opt2.step()
+        step_pair(opt, opt2, params, clones, grad_fn, k)
         assert all(torch.equal(p, q) for p, q in zip(params, clones)), k
     assert opt2.param_groups[0]["step"] == 8 and opt2.param_groups[0]["schedule"] == opt.param_groups[0]["schedule"]
 

@@ -35,6 +35,15 @@ def set_grads(params, grads):
         p.grad = torch.tensor(g, dtype=p.dtype)
 
 
+def step_pair(a, b, pa, pb, k):
+    """Step optimizer a (on pa) and b (on pb) with the gradients of step k."""
+    g = grads_at(k)
+    set_grads(pa, g)
+    set_grads(pb, g)
+    a.step()
+    b.step()
+
+
 def max_err(params, ref):
     return max(float(np.max(np.abs(p.detach().double().numpy() - r))) for p, r in zip(params, ref))
 
@@ -165,11 +174,7 @@ def test_foreach_equals_eager(dtype):
     _, pf = make_params(dtype=dtype)
     oe, of = SoftSignum(pe, foreach=False, **hp), SoftSignum(pf, foreach=True, **hp)
     for k in range(1, 8):
-        g = grads_at(k)
-        set_grads(pe, g)
-        set_grads(pf, g)
-        oe.step()
-        of.step()
+        step_pair(oe, of, pe, pf, k)
         # one fused multiply-add rounding (<= 1 ulp of |theta| <= 4) per step
         assert max_err(pe, [p.detach().double().numpy() for p in pf]) <= 4 * 4 * eps * k
     np.testing.assert_allclose(oe.param_groups[0]["schedule"], of.param_groups[0]["schedule"], rtol=64 * eps)
@@ -296,11 +301,7 @@ def test_fused_equals_eager(nesterov):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a failed compilation would fall back silently
         for k in range(1, 10):
-            g = grads_at(k)
-            set_grads(pe, g)
-            set_grads(pf, g)
-            oe.step()
-            of.step()
+            step_pair(oe, of, pe, pf, k)
             # a contracted multiply-add differs by <= 1 ulp of |theta| <= 4 per operation, 4 operations;
             # fast_tanh is within 3 ulps of tanh (|tanh| <= 1), times lr = 1e-2
             assert max_err(pe, [p.detach().double().numpy() for p in pf]) <= 16 * 4 * EPS32 * k
