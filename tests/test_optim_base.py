@@ -306,3 +306,16 @@ def test_group_maxabs_detects_every_position_and_is_exact(dtype, n):
             g[pos] = bad
             assert not math.isfinite(float(GeomOptimizer._group_maxabs([g, gs[1]])))
     assert float(GeomOptimizer._group_maxabs([torch.zeros(0, dtype=dtype)])) == 0.0
+
+
+def test_only_lr_may_be_a_tensor():
+    """torch.optim accepts a 0-d tensor lr; other options as tensors are refused, naming the value."""
+    p = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(InvalidHyperparameterError, match=r"momentum must be a real number, got tensor\(0.5"):
+        SoftSignum([p], momentum=torch.tensor(0.5))
+    with pytest.raises(InvalidHyperparameterError, match=r"beta must be a real number, got tensor"):
+        S3([p], beta=torch.tensor(0.9))
+    opt = SoftSignum([p], lr=torch.tensor(0.25))
+    p.grad = torch.tensor([1.0, -1.0, 0.0])
+    opt.step()
+    assert torch.equal(p.detach(), torch.tensor([-0.25, 0.25, 0.0]))

@@ -16,14 +16,15 @@ from ..errors import InvalidHyperparameterError
 __all__ = ["check_bool", "check_choice", "check_int", "check_real", "check_sgd_momentum_options"]
 
 
-def check_real(name, value, *, low=None, high=None, low_open=False, high_open=False, allow_inf=False):
+def check_real(name, value, *, low=None, high=None, low_open=False, high_open=False, allow_inf=False,
+               allow_tensor=False):
     """``value`` as a float within [low, high] (open ends as asked).
 
-    Accepted: a real number or a 0-d floating tensor (as torch.optim accepts a tensor lr). Refused
-    with a message naming the value: bools, non-reals, tensors with a shape (even [1] or [1, 1]),
-    NaN, and +-inf unless ``allow_inf``.
+    Accepted: a real number, or with ``allow_tensor`` a 0-d real tensor (torch.optim accepts a tensor
+    lr). Refused with a message naming the value: bools, non-reals, tensors with a shape (even [1] or
+    [1, 1]), NaN, and +-inf unless ``allow_inf``.
     """
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor) and allow_tensor:
         if value.dim() != 0 or value.is_complex() or value.dtype == torch.bool:
             raise InvalidHyperparameterError(
                 f"{name} must be a real number or a 0-d tensor, got a tensor of shape {list(value.shape)} "
@@ -71,7 +72,7 @@ def check_choice(name, value, choices):
 def check_sgd_momentum_options(group, flags=("nesterov", "maximize")) -> None:
     """The options of torch-SGD-style momentum: lr >= 0, momentum in [0, 1), dampening in [0, 1],
     weight_decay >= 0, and the boolean ``flags``."""
-    check_real("lr", group["lr"], low=0.0)
+    check_real("lr", group["lr"], low=0.0, allow_tensor=True)
     check_real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
     check_real("dampening", group["dampening"], low=0.0, high=1.0)
     check_real("weight_decay", group["weight_decay"], low=0.0)

@@ -51,7 +51,7 @@ class S3(GeomOptimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group):
-        check_real("lr", group["lr"], low=0.0)
+        check_real("lr", group["lr"], low=0.0, allow_tensor=True)
         check_real("beta", group["beta"], low=0.0, high=1.0, high_open=True)
         check_real("p", group["p"], low=1.0)
         check_real("eps", group["eps"], low=0.0)

@@ -119,7 +119,7 @@ class SoftMuon(GeomOptimizer):
 
     # -- options ---------------------------------------------------------------------------------------
     def _validate_group(self, group):
-        check_real("lr", group["lr"], low=0.0)
+        check_real("lr", group["lr"], low=0.0, allow_tensor=True)
         check_real("momentum", group["momentum"], low=0.0, high=1.0, high_open=True)
         check_real("weight_decay", group["weight_decay"], low=0.0)
         check_bool("nesterov", group["nesterov"])
