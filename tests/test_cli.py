@@ -88,7 +88,8 @@ def test_domain_accepts_negative_and_infinite_ends(monkeypatch, capsys):
 
 
 def run_report(tmp, *extra):
-    return main(["report", "--out", str(tmp), *QUICK, *extra])
+    # the verify section alone: these tests are about the CLI and the result store, not the other sections
+    return main(["report", "--out", str(tmp), "--section", "verify", "--no-progress", *QUICK, *extra])
 
 
 def test_report_writes_items_and_resumes(tmp_path, capsys):
@@ -117,11 +118,11 @@ def test_report_writes_items_and_resumes(tmp_path, capsys):
 
 
 def test_report_exits_nonzero_on_failure_and_changed_code_is_recomputed(tmp_path, capsys, monkeypatch):
-    assert main(["report", "--out", str(tmp_path), *QUICK]) == 0
+    assert run_report(tmp_path) == 0
     capsys.readouterr()
     # same name, same options, different closed form: the fingerprint changes the key, so it reruns
     monkeypatch.setitem(regularizers._BUILTINS, "entropic", wrong_entropic)
-    assert main(["report", "--out", str(tmp_path), *QUICK]) == 1
+    assert run_report(tmp_path) == 1
     out = capsys.readouterr().out
     table = [line.split() for line in out.splitlines() if line.startswith("verify ")]
     assert len(table) == 12

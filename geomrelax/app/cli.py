@@ -1,4 +1,4 @@
-"""Command line: ``geomrelax verify | report | list`` (argument parsing and printing only).
+"""Command line: ``geomrelax verify | list | report | claims | sweep | plot | train`` (parsing and printing only).
 
 Exit status: 0 success, 1 a check failed, 2 bad input (the message names the problem).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import import_module
 
 from ..errors import GeomrelaxError
 
@@ -52,12 +53,35 @@ def _timeout(text: str) -> float:
     return v
 
 
-def build_parser() -> argparse.ArgumentParser:
+# name -> (help, module, function adding its arguments, function running it and returning the exit status)
+_PLUGGED = {
+    "report": ("the main job: every section (regularizers, claims, sweeps, figures) into DIR/index.html and "
+               "index.md; results on disk are read back", "geomrelax.app.report", "add_report_arguments",
+               "run_report_command"),
+    "claims": ("every claim the toolkit knows, checked: holds / violated (with a counterexample) / inconclusive",
+               "proofs_check.cli", "add_claims_arguments", "run_claims_command"),
+    "sweep": ("convergence sweeps over (optimizer, tau, d, T, seed) with rate fits against the stated bounds",
+              "synthetic.cli", "add_sweep_arguments", "run_sweep_command"),
+    "plot": ("draw one figure from results on disk (PNG, PDF and the CSV drawn)", "figures.cli",
+             "add_plot_arguments", "run_plot_command"),
+    "train": ("train a small GPT-style language model with AdamW, Signum, Muon, SoftSignum and SoftMuon on equal "
+              "budgets", "benchmarks.train_lm", "add_train_arguments", "run_train_command"),
+}
+COMMANDS = ("verify", "list", *_PLUGGED)
+
+
+def _command_of(argv: list):
+    return next((tok for tok in argv if not tok.startswith("-")), None)
+
+
+def build_parser(command=None) -> argparse.ArgumentParser:
+    """The parser; the arguments of a plugged command (report, claims, ...) are added only when ``command``
+    names it, so that ``geomrelax list`` does not import torch or matplotlib."""
     from .. import __version__
 
     p = argparse.ArgumentParser(prog="geomrelax", description="Geometry relaxation of sign-based and LMO optimizers")
     p.add_argument("--version", action="version", version=f"geomrelax {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{verify,report,list}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
 
     v = sub.add_parser("verify", help="identity checks of a regularizer (built-in name or expression in x)",
                        description="Run the identity checks (Fenchel-Young, inverse gradients, biconjugate, "
@@ -82,20 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--timeout", type=_timeout, default=20.0,
                    help="seconds the symbolic derivation may take before it is stopped (default 20)")
 
-    r = sub.add_parser("report", help="run every report section, writing results incrementally",
-                       description="Run verify over every built-in and spectral lift (and later sections), one "
-                                   "JSON file per item under --out; items already there with the same "
-                                   "configuration are read back. Exit 1 when an item fails.")
-    r.add_argument("--out", default="results", help="output folder (default results/)")
-    r.add_argument("--section", action="append", dest="sections", metavar="NAME",
-                   help="run only this section (repeatable)")
-    r.add_argument("--seed", type=_nonneg_int, default=0)
-    r.add_argument("--n-points", type=_n_points, default=64)
-    r.add_argument("--no-crosscheck", action="store_true")
-    r.add_argument("--no-search", action="store_true")
-    r.add_argument("--force", action="store_true", help="recompute items already on disk")
-
     sub.add_parser("list", help="the built-in regularizers: formulas, domains, mu")
+    for name, (help_text, module, adder, _) in _PLUGGED.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if command == name:  # the packages above the core are imported only for the command that needs them
+            getattr(import_module(module), adder)(sp)
     return p
 
 
@@ -177,16 +192,6 @@ def _cmd_verify(args) -> int:
     return 0 if rep.passed else 1
 
 
-def _cmd_report(args) -> int:
-    from .report import run_report
-
-    summary = run_report(args.out, sections=args.sections, seed=args.seed, n_points=args.n_points,
-                         crosscheck=not args.no_crosscheck, search=not args.no_search, force=args.force,
-                         progress=lambda line: print(line, flush=True))
-    print(summary.format())
-    return 0 if summary.passed else 1
-
-
 def _cmd_list(args) -> int:
     from .report import builtin_table
 
@@ -203,13 +208,15 @@ def _cmd_list(args) -> int:
 def main(argv=None) -> int:
     """Entry point of the ``geomrelax`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
+    parser = build_parser(_command_of(argv))
     try:
         args = parser.parse_args(_protect_negative(argv, parser))
     except SystemExit as exc:  # argparse has printed its usage message
         return int(exc.code or 0)
     try:
-        return {"verify": _cmd_verify, "report": _cmd_report, "list": _cmd_list}[args.command](args)
+        if args.command in _PLUGGED:
+            return getattr(import_module(_PLUGGED[args.command][1]), _PLUGGED[args.command][3])(args)
+        return {"verify": _cmd_verify, "list": _cmd_list}[args.command](args)
     except (GeomrelaxError, ValueError, OSError) as exc:
         print(f"geomrelax {args.command}: error: {exc}", file=sys.stderr)
         return 2
