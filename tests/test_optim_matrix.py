@@ -321,3 +321,15 @@ def test_pickle_and_deepcopy_give_an_optimizer_that_steps_identically(info, how)
         step_once(opt, model, x, y)
         step_once(opt2, model2, x, y)
     assert_same_run(model, model2)
+
+
+@pytest.mark.parametrize("info", OPTIMIZERS, ids=IDS)
+def test_a_refused_first_step_leaves_no_state_behind(info):
+    model, x, y = make_problem(10)
+    opt = info.make(model.parameters())
+    opt.zero_grad()
+    loss_of(model, x, y).backward()
+    next(model.parameters()).grad[0, 0] = float("inf")
+    with pytest.raises(gr.NonFiniteError):
+        opt.step()
+    assert not opt.state and opt.state_dict()["state"] == {}

@@ -247,3 +247,12 @@ def test_a_failing_group_changes_no_group():
     assert all(torch.equal(p, b) for p, b in zip(params, before))
     assert all(torch.equal(opt.state[p]["momentum_buffer"], b) for p, b in zip(params, bufs))
     assert (opt.step_count(0), opt.step_count(1)) == (1, 1)
+
+
+def test_a_first_step_refused_by_its_plan_leaves_no_state_behind():
+    _, params = make_params(VEC_SHAPES)
+    opt = Relaxed(params, regularizer="entropic", tau=lambda k: -1.0)
+    set_grads(params, grads_at(1, VEC_SHAPES))
+    with pytest.raises(InvalidTemperatureError):
+        opt.step()
+    assert not opt.state and opt.step_count() == 0

@@ -356,7 +356,8 @@ class GeomOptimizer(torch.optim.Optimizer):
                 if bound >= limit or self._needs_transaction(group, step):
                     commits.append((w, step, bound, self._transaction(w, step)))
                 else:
-                    states = [self.state[p] for p in w.params]
+                    # read-only: .get, so that a refused step leaves no empty state entries behind
+                    states = [self.state.get(p, {}) for p in w.params]
                     w.plan = self._plan(group, w.params, w.grads, states, step, w)
                     commits.append((w, step, bound, None))
         except Exception:
@@ -388,7 +389,7 @@ class GeomOptimizer(torch.optim.Optimizer):
         params = [p.detach().clone() for p in w.params]
         states = []
         for p, clone in zip(w.params, params):
-            st = self.state[p]
+            st = self.state.get(p)
             if st:
                 states.append({k: (v.clone() if torch.is_tensor(v) else copy.deepcopy(v)) for k, v in st.items()})
             else:
