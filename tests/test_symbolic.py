@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import geomrelax as gr
 from geomrelax import symbolic as sy
+from geomrelax.symbolic import derive, pieces, worker
 from geomrelax.errors import (DomainError, InvalidRegularizerError, NotConvexError, NotStronglyConvexError)
 
 EPS = np.finfo(np.float64).eps
@@ -106,19 +107,19 @@ def test_spurious_sqrt_branch_is_rejected():
 
 
 def test_check_branch_reasons():
-    pc = sy._Piece(c0=-sympy.oo, c1=sympy.oo, v=sympy.cosh(sy.X) - 1)
+    pc = pieces._Piece(c0=-sympy.oo, c1=sympy.oo, v=sympy.cosh(sy.X) - 1)
     pc.dv = sympy.sinh(sy.X)
-    pts = sy._piece_test_points(-INF, INF, 0.0)
-    why, _ = sy._check_branch(sympy.log(sy.S - sympy.sqrt(sy.S ** 2 + 1)), pc, pts)
+    pts = derive._piece_test_points(-INF, INF, 0.0)
+    why, _ = derive._check_branch(sympy.log(sy.S - sympy.sqrt(sy.S ** 2 + 1)), pc, pts)
     assert "complex" in why
     # the right branch loses everything to cancellation at s = -1e100 in plain float or 60-digit
     # arithmetic; the precision ladder resolves it
-    why, values = sy._check_branch(sympy.log(sy.S + sympy.sqrt(sy.S ** 2 + 1)), pc, pts)
+    why, values = derive._check_branch(sympy.log(sy.S + sympy.sqrt(sy.S ** 2 + 1)), pc, pts)
     assert why is None
     assert float(values[-1e100]) == pytest.approx(-math.asinh(1e100), rel=1e-15)
-    pc = sy._Piece(c0=sympy.Integer(-1), c1=sympy.Integer(1), v=sy.X ** 2 / 2)
+    pc = pieces._Piece(c0=sympy.Integer(-1), c1=sympy.Integer(1), v=sy.X ** 2 / 2)
     pc.dv = sy.X
-    why, _ = sy._check_branch(2 * sy.S, pc, sy._piece_test_points(-1.0, 1.0, 0.0))
+    why, _ = derive._check_branch(2 * sy.S, pc, derive._piece_test_points(-1.0, 1.0, 0.0))
     assert "outside the piece" in why or "spurious" in why
 
 
@@ -350,16 +351,16 @@ def test_time_limit_interrupts_in_main_thread_and_in_workers():
         return "done"
 
     t0 = time.monotonic()
-    with pytest.raises(sy._Timeout):
-        sy._limited(busy, 0.05)
+    with pytest.raises(worker.Timeout):
+        worker.limited(busy, 0.05)
     assert time.monotonic() - t0 < 0.4
-    assert sy._limited(lambda: 42, 1.0) == 42
+    assert worker.limited(lambda: 42, 1.0) == 42
     box = {}
 
     def in_thread():
         try:
-            sy._limited(busy, 0.05)
-        except sy._Timeout:
+            worker.limited(busy, 0.05)
+        except worker.Timeout:
             box["timeout"] = True
         box["v"] = gr.from_expr("1 - sqrt(1 - x**2)", timeout=30)
 

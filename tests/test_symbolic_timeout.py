@@ -94,3 +94,15 @@ def test_default_timeout_keeps_the_symbolic_route():
     s = np.linspace(-5, 5, 11)
     np.testing.assert_allclose(V.grad_conj(s), s / np.sqrt(1 + s ** 2), rtol=4 * np.finfo(float).eps)
     assert multiprocessing.active_children() == []
+
+
+def route_of(text):
+    V = gr.from_expr(text)
+    return V.route, V.mu
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_inside_a_daemonic_pool_worker():
+    # a pool worker may not start processes: the derivation then runs in-process under soft limits
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map(route_of, ["1 - sqrt(1 - x**2)"]) == [("symbolic", 1.0)]

@@ -40,9 +40,10 @@ import sympy
 
 from ..errors import DomainError, InvalidRegularizerError
 
-__all__ = ["parse_formula", "parse_number", "X", "FUNCTIONS", "CONSTANTS"]
+__all__ = ["parse_formula", "parse_number", "X", "S", "FUNCTIONS", "CONSTANTS"]
 
-X = sympy.Symbol("x", real=True)
+X = sympy.Symbol("x", real=True)  # the formula's variable
+S = sympy.Symbol("s", real=True)  # the conjugate's variable: grad v*(s), v*(s)
 
 MAX_CHARS = 2000
 MAX_NODES = 600

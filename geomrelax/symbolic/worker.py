@@ -108,6 +108,11 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _payload(err: Exception):
+    """The plain data an exception offers for the trip back (its ``payload()``), else None."""
+    return err.payload() if callable(getattr(err, "payload", None)) else None
+
+
 def _child(conn, fn, args) -> None:
     """The worker's body: fn(*args), and one message back: ('ok', value), ('timeout', None) or
     ('error', (class name, message, payload)) where payload is what the exception's ``payload()``
@@ -118,9 +123,8 @@ def _child(conn, fn, args) -> None:
         except Timeout:
             msg = ("timeout", None)
         except Exception as err:  # reported to the parent, which decides
-            payload = err.payload() if hasattr(err, "payload") and callable(err.payload) else None
             text = str(err) or traceback.format_exception_only(type(err), err)[-1].strip()
-            msg = ("error", (type(err).__name__, text, payload))
+            msg = ("error", (type(err).__name__, text, _payload(err)))
         try:
             conn.send(msg)
         except Exception as err:  # an unpicklable result
@@ -142,8 +146,7 @@ def run_in_worker(fn: Callable, args: tuple, seconds: float):
         except Timeout:
             raise
         except Exception as err:
-            payload = err.payload() if hasattr(err, "payload") and callable(err.payload) else None
-            raise WorkerError(type(err).__name__, str(err), payload) from None
+            raise WorkerError(type(err).__name__, str(err), _payload(err)) from None
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(send, fn, args), daemon=True, name="geomrelax-derive")
