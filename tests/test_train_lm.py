@@ -206,6 +206,7 @@ def test_quick_run_same_start_and_reuse(quick, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--heads", "3"], "does not divide"),
+    (["--steps", "1"], "no room for a sign phase"),  # refused before any run starts
     (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "nonsense"], "device"),
 ])
 def test_bad_input_exits_2(argv, message, tmp_path, capsys):

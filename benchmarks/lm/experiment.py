@@ -29,7 +29,7 @@ from geomrelax.errors import GeomrelaxError
 from geomrelax.store import ResultStore
 
 from .model import GPT
-from .optimizers import DEFAULT_LR_GRIDS, OPTIMIZERS, USES_AUX_ADAMW
+from .optimizers import DEFAULT_LR_GRIDS, OPTIMIZERS, USES_AUX_ADAMW, transition_budget
 from .training import TrainConfig, heldout, train_run
 
 __all__ = ["CODE_VERSION", "ExperimentResult", "OptimizerSummary", "run_experiment"]
@@ -109,6 +109,8 @@ def run_experiment(cfg: TrainConfig, out, *, optimizers=OPTIMIZERS, grids=None, 
     grids = _check_grids(optimizers, grids)
     if cfg.grid_steps > cfg.steps:
         raise GeomrelaxError(f"grid_steps={cfg.grid_steps} exceeds steps={cfg.steps}")
+    if any(name.startswith("soft") for name in optimizers):  # refuse before any run, not half-way
+        transition_budget(cfg.grid_steps, cfg.transition_frac)
     dev = torch.device(device)
     source = cfg.source()
     tune, _ = heldout(cfg, source, "tune")

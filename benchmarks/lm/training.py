@@ -148,7 +148,7 @@ def _autocast(device):
 @torch.no_grad()
 def evaluate(model, tokens, batch: int, device) -> float:
     """Mean cross-entropy (nats/token) of ``model`` on ``tokens`` (n, seq_len + 1)."""
-    model.eval()
+    model.train(False)  # evaluation mode (a no-op for this model today: no dropout)
     total, count = 0.0, 0
     for i in range(0, tokens.shape[0], batch):
         x = tokens[i:i + batch].to(device)
