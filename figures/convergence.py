@@ -43,7 +43,7 @@ def _curve(rows, x: str):
 
 
 def tau_convergence(data, out):
-    """Left: stationarity against the step for each tau (SoftSignum; lighter = smaller tau) with Signum and
+    """Left: stationarity against the step for each tau (SoftSignum; colour = tau, see the colour bar) with Signum and
     SGD, its two limits, in black. Right: stationarity at the last step against tau, with the two limits
     as horizontal lines: the interpolation between SGD and Signum.
 
@@ -58,14 +58,18 @@ def tau_convergence(data, out):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.0, 3.8))
     soft = [r for r in rows if r["optimizer"] not in LIMITS]
     taus = sorted({r["tau"] for r in soft})
-    cmap = matplotlib.colormaps["viridis"]
+    # an ordered family: a perceptually uniform, colour-blind-safe map (viridis) on log tau, with a colour bar
+    norm = matplotlib.colors.LogNorm(min(taus), max(taus) if max(taus) > min(taus) else 10 * min(taus))
+    cmap = matplotlib.colors.ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0, 0.9, 256)))
     n_series = 0
-    for i, tau in enumerate(taus):
+    for tau in taus:
         trows = [r for r in soft if r["tau"] == tau and r["step"] > 0]
         x, q25, med, q75 = _curve(trows, "step")
-        c = cmap(0.9 * i / max(1, len(taus) - 1))
-        ax1.plot(x, med, color=c, label=f"SoftSignum tau = {tau:g}")
+        ax1.plot(x, med, color=cmap(norm(tau)))
         n_series += 1
+    if taus:
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax1, pad=0.02)
+        bar.set_label("SoftSignum temperature tau")
     last = max(r["step"] for r in rows)
     x, q25, med, q75 = _curve([r for r in soft if r["step"] == last], "tau")
     ax2.plot(x, med, color=optimizer_color("softsignum", 0), marker="o", markersize=3,
@@ -86,7 +90,7 @@ def tau_convergence(data, out):
     ax1.set_xlabel("step t")
     ax1.set_ylabel(_label(measure))
     ax1.set_title("Convergence for each temperature (median over seeds)")
-    ax1.legend(fontsize=7, ncol=2)
+    ax1.legend(fontsize=7)
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel("temperature tau")

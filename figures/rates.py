@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from .convergence import _anchored, _curve, _label
-from .style import REFERENCE, color, groups, optimizer_color, pyplot, read_rows, save
+from .style import OPTIMIZER_COLOURS, REFERENCE, color, groups, optimizer_color, pyplot, read_rows, save
 
 RATE_COLUMNS = ("optimizer", "T", "seed", "value", "measure", "exponent", "lo", "hi", "claimed", "verdict")
 GAIN_COLUMNS = ("phi", "d", "T", "gain_min", "gain_avg", "gain_pred_bounds", "gain_pred_noise")
@@ -26,7 +26,9 @@ def rate_fits(data, out):
     rows = read_rows(data, numeric=("T", "seed", "value", "exponent", "lo", "hi", "claimed"),
                      text=("optimizer", "measure", "verdict"))
     plt = pyplot()
-    opt = groups(rows, "optimizer")
+    order = list(OPTIMIZER_COLOURS)
+    opt = dict(sorted(groups(rows, "optimizer").items(),
+                      key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     ncol = min(len(opt), 4)
     nrow = math.ceil(len(opt) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.2 * nrow + 0.5), squeeze=False, sharey=True)

@@ -69,8 +69,7 @@ def _rates_rows(fits) -> list:
 def _rate_items(opts) -> list:
     _synthetic()
     grid = {"optimizers": [SIGN, SOFT, SGD, S3], "dims": [100], "taus": [RATE_TAU],
-            "horizons": opts.pick([100, 300, 1000], [100, 300, 1000, 3000, 10000],
-                                  [100, 300, 1000, 3000, 10000, 30000]),
+            "horizons": opts.pick([100, 300, 1000], [100, 300, 1000, 3000], [100, 300, 1000, 3000, 10000, 30000]),
             "seeds": _seeds(opts, opts.pick(3, 8, 16))}
 
     from figures.rates import RATE_COLUMNS
@@ -174,8 +173,8 @@ def _present_tau(records, p) -> None:
 def _dimension_items(opts) -> list:
     _synthetic()
     grid = {"optimizers": [SIGN, SOFT, SGD, S3], "taus": [RATE_TAU],
-            "dims": opts.pick([10, 100, 1000], [10, 30, 100, 300, 1000, 3000], [10, 30, 100, 300, 1000, 3000, 10000]),
-            "horizons": [opts.pick(300, 3000, 10000)], "seeds": _seeds(opts, opts.pick(3, 8, 16))}
+            "dims": opts.pick([10, 100, 1000], [10, 30, 100, 300, 1000], [10, 30, 100, 300, 1000, 3000]),
+            "horizons": [opts.pick(300, 1000, 3000)], "seeds": _seeds(opts, opts.pick(3, 8, 16))}
 
     from figures.convergence import DIM_COLUMNS
 
