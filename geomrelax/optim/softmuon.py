@@ -14,14 +14,17 @@ psi(x) = x / sqrt(1 + x^2), fitted once, at step K_s + 1, to all singular values
 gradients of the group at that step; j >= K = transition_iters keeps the last tau, so a run longer
 than planned goes on at that temperature. If every gradient of the group is zero at that step the
 fit waits for the first step with a non-zero gradient (zero data carry no scale); until then the
-steps keep the Muon map, and j stays tied to the step count (:func:`geomrelax.schedule.fit_transition`).
+steps keep the Muon map, and j stays tied to the step count
+(:func:`geomrelax.schedule.fit_transition`). Without sign_iters/transition_iters (or in
+:class:`Muon`) there is no transition.
 
 The fit's medians: for an even count the default takes the mean of the two middle values
 (np.median, the statistically usual choice); the official code's torch.median takes the lower one,
 which moves the temperatures by about 2e-3 relative. ``schedule_median="lower"`` reproduces the
-official schedule, and it is the default with ``spectral_map="official"`` (the reproduction setting). Without sign_iters/transition_iters (or in :class:`Muon`)
-there is no transition. The keyword names and defaults are those of the official code
-(lr 0.02, momentum 0.95, weight_decay 0, eps 1e-4, newton_iters 10, tmax 1e9).
+official schedule, and it is the default with ``spectral_map="official"`` (the reproduction setting).
+
+The keyword names and defaults are those of the official code (lr 0.02, momentum 0.95,
+weight_decay 0, eps 1e-4, newton_iters 10, tmax 1e9).
 
 Differences from the official code, on purpose:
 - ``p.grad`` is never written (the official ``grad.lerp_(momentum, beta)`` overwrites it);
@@ -216,7 +219,9 @@ class SoftMuon(GeomOptimizer):
         return smoothed_polar(u, tau, group["spectral_map"], steps=steps, dtype=group["map_dtype"])
 
     def _plan(self, group, params, grads, states, step, ctx):
-        """The new momenta and directions of every parameter, checked finite; nothing is written."""
+        """The direction D of every parameter, checked finite; nothing is written. Only D is kept (the
+        new momentum is recomputed at the commit, bitwise the same): the plan costs one matrix per
+        parameter in the map's dtype."""
         if fit_pending(group["schedule"], step, group["sign_iters"]):
             # fitted to the raw gradients of this step (the base restores the group if the step fails)
             group["schedule"] = self._fit_schedule(group, grads, ctx.gi)
@@ -228,23 +233,20 @@ class SoftMuon(GeomOptimizer):
             buf = state.get("momentum_buffer")
             M = U.muon_momentum(torch.zeros_like(p) if buf is None else buf, g, beta)
             u = U.muon_input(g, M, beta, group["nesterov"])  # a new tensor: the gradient is not written
-            plan.append((M, self._direction(group, U.as_matrix(u), tau)))
-        dmax = float(self._group_maxabs([D for _, D in plan]))
-        if not math.isfinite(dmax):
-            bad = [self.param_name(ctx.gi, pi) for pi, (_, D) in zip(ctx.index, plan)
-                   if not bool(torch.isfinite(D).all())]
+            plan.append(self._direction(group, U.as_matrix(u), tau))
+        if not math.isfinite(float(self._group_maxabs(plan))):
+            bad = [self.param_name(ctx.gi, pi) for pi, D in zip(ctx.index, plan) if not bool(torch.isfinite(D).all())]
             where = "the Muon map" if tau is None else f"the {group['spectral_map']!r} map at tau={tau:.4g}"
             raise NonFiniteError(f"{type(self).__name__}: {where} returned non-finite entries for "
                                  f"{'; '.join(bad)}. Nothing was changed.")
         return plan
 
     def _update(self, group, params, grads, states, step, ctx):
-        lr, wd = self.hyper(group, "lr"), self.hyper(group, "weight_decay")
-        for p, state, (M, D) in zip(params, states, ctx.plan):
-            if "momentum_buffer" in state:
-                state["momentum_buffer"].copy_(M)
-            else:
-                state["momentum_buffer"] = M
+        lr, wd, beta = self.hyper(group, "lr"), self.hyper(group, "weight_decay"), self.hyper(group, "momentum")
+        for p, grad, state, D in zip(params, grads, states, ctx.plan):
+            g = -grad if group["maximize"] else grad
+            buf = state["momentum_buffer"]
+            buf.copy_(U.muon_momentum(buf, g, beta))
             rows, cols = D.shape[-2:]
             p.copy_(U.muon_update(p, D, lr, wd, U.muon_scale(rows, cols)))
 
