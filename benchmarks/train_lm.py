@@ -11,8 +11,9 @@ every seed (measured on a separate validation set); all runs of a seed start fro
 and see the same batches. Writes results.csv / results.md / grid.csv / curves.csv / loss_curves.png
 into --out (see benchmarks.lm.report); finished runs are stored under --out/runs and reused.
 
-Sizes: tiny (--quick: seconds), small (the default, CPU: about 5 minutes on 2 cores), medium and large
-(for a GPU: --device cuda; bfloat16 autocast there). Same seed, same numbers on the CPU.
+Sizes: tiny (--quick: seconds), small (the default, CPU: about 130 s of CPU time with --threads 1, measured;
+7 minutes of wall time on 2 cores shared with ten other processes), medium and large (for a GPU: --device
+cuda; bfloat16 autocast there). Same seed, same numbers on the CPU.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     """Add the arguments of the training comparison to ``parser`` (a parser or a subcommand's parser)."""
     g = parser.add_argument_group("size and budget")
     g.add_argument("--size", choices=tuple(PRESETS), default="small",
-                   help="preset: tiny (seconds), small (default; CPU, ~5 min on 2 cores), medium, large (GPU)")
+                   help="preset: tiny (seconds), small (default; CPU: ~2 min of one core), medium, large (GPU)")
     g.add_argument("--quick", action="store_true",
                    help="the tiny preset with two learning rates per optimizer (under 30 s on a CPU)")
     g.add_argument("--steps", type=_positive_int, help="training steps of the final runs (default: the preset's)")

@@ -36,7 +36,7 @@ from geomrelax.errors import GeomrelaxError
 __all__ = ["MarkovCopySource", "SourceError", "rng_for"]
 
 # spawn keys of the independent random streams (numpy SeedSequence): every draw is a function of a seed and a key
-STREAM_SOURCE, STREAM_TRAIN, STREAM_VAL, STREAM_TUNE, STREAM_INIT = 0, 1, 2, 3, 4
+STREAM_SOURCE, STREAM_TRAIN, STREAM_VAL, STREAM_TUNE = 0, 1, 2, 3
 
 
 class SourceError(GeomrelaxError):
