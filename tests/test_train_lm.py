@@ -219,3 +219,19 @@ def test_bad_lr_grid_is_refused_by_the_parser(tmp_path):
         with pytest.raises(SystemExit) as exc:
             train_lm.main(["--quick", "--out", str(tmp_path), "--lr-grid", bad])
         assert exc.value.code == 2
+
+
+def test_arguments_work_on_a_subcommand_parser():
+    """The CLI mounts add_train_arguments on `geomrelax train`; overrides land in the config."""
+    import argparse
+
+    top = argparse.ArgumentParser(prog="geomrelax")
+    sub = top.add_subparsers(dest="command", required=True)
+    train_lm.add_train_arguments(sub.add_parser("train"))
+    args = top.parse_args(["train", "--size", "medium", "--steps", "90", "--heads", "4", "--lr-grid", "muon=0.02,0.04",
+                           "--lr-schedule", "wsd"])
+    cfg = train_lm.config_from_args(args)
+    base = PRESETS["medium"]
+    assert (cfg.steps, cfg.n_heads, cfg.lr_schedule) == (90, 4, "wsd")
+    assert cfg.grid_steps == 90 * base.grid_steps // base.steps  # the grid keeps its share of the budget
+    assert cfg.d_model == base.d_model and args.lr_grid == [("muon", (0.02, 0.04))]
