@@ -20,7 +20,8 @@ steps keep the Muon map, and j stays tied to the step count
 
 The fit's medians: for an even count the default takes the mean of the two middle values
 (np.median, the statistically usual choice); the official code's torch.median takes the lower one,
-which moves the temperatures by about 2e-3 relative. ``schedule_median="lower"`` reproduces the
+which moves the temperatures by up to 0.1% - 1% relative (measured on the singular values of
+Gaussian gradient matrices: 9e-4 for 1536 values, 1.1e-2 for 192). ``schedule_median="lower"`` reproduces the
 official schedule, and it is the default with ``spectral_map="official"`` (the reproduction setting).
 
 The keyword names and defaults are those of the official code (lr 0.02, momentum 0.95,
