@@ -17,8 +17,7 @@ If u is all zero at that step (the step is then a no-op for every temperature: p
 fit waits for the first step with a non-zero u, and j stays tied to the step count
 (:func:`geomrelax.schedule.fit_transition`). The fit's medians average the two middle values for an
 even count (np.median); ``schedule_median="lower"`` takes the lower one, as the official code's
-torch.median (the temperatures move by about half the gap between the two middle values,
-relative to the scale s).
+torch.median (mu and s then move by up to half the gap between the two middle values).
 
 Differences from the official code (brain-lab-research/softsign, softsignum.py), all deliberate:
 - past step K_s + K the last temperature is kept (the official code raises IndexError);
