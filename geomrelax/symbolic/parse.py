@@ -214,7 +214,7 @@ class _Reader:
             return self.power(node, self.expr(node.left), self.expr(node.right))
         if op not in _BINARY:
             self.refuse(node, f"operator {_OP_TEXT.get(op, op.__name__)!r} in")
-        return self.bounded(node, _BINARY[op](self.expr(node.left), self.expr(node.right)))
+        return self.bounded(node, self.build(node, _BINARY[op], self.expr(node.left), self.expr(node.right)))
 
     def power(self, node, base, exp):
         if exp.is_number:
@@ -233,7 +233,7 @@ class _Reader:
             elif size > math.log10(MAX_EXPONENT):
                 raise _Refused(f"the exponent in {_token(node, self.text)!r} is too large (|exponent| <= "
                                f"{MAX_EXPONENT} for a power of an expression in x)")
-        return self.bounded(node, sympy.Pow(base, exp))
+        return self.bounded(node, self.build(node, sympy.Pow, base, exp))
 
     def call(self, node):
         if not isinstance(node.func, ast.Name):
@@ -252,11 +252,15 @@ class _Reader:
         if name not in FUNCTIONS:
             raise _Refused(f"unknown function {name!r} is not allowed (allowed: {self.allowed})")
         args = [self.expr(a) for a in node.args]
+        return self.bounded(node, self.build(node, FUNCTIONS[name], *args))
+
+    def build(self, node, fn, *args):
+        """fn(*args), with sympy's refusals (wrong argument count, Max of a complex number, a
+        comparison of non-real numbers) turned into one naming the token."""
         try:
-            value = FUNCTIONS[name](*args)
-        except TypeError as err:
-            raise _Refused(f"{name}(...): {err}") from None
-        return self.bounded(node, value)
+            return fn(*args)
+        except (TypeError, ValueError, ArithmeticError) as err:
+            raise _Refused(f"{_token(node, self.text)!r} cannot be formed: {err}") from None
 
     def bounded(self, node, value):
         """``value`` if it depends on x or is a number of at most MAX_POWER_DIGITS decimal digits in
@@ -279,7 +283,7 @@ class _Reader:
             pairs.append((self.expr(a.elts[0]), self.cond(a.elts[1])))
         if not pairs:
             raise _Refused("Piecewise needs at least one (expression, condition) pair")
-        return sympy.Piecewise(*pairs)
+        return self.build(node, sympy.Piecewise, *pairs)
 
     # -- conditions (only inside Piecewise) ------------------------------------------------------------------
     def cond(self, node):
@@ -291,7 +295,7 @@ class _Reader:
             for op, a, b in zip(node.ops, terms[:-1], terms[1:]):
                 if type(op) not in _COMPARE:
                     self.refuse(node, f"comparison {_OP_TEXT.get(type(op), type(op).__name__)!r} in")
-                rels.append(_COMPARE[type(op)](a, b))
+                rels.append(self.build(node, _COMPARE[type(op)], a, b))
             return sympy.And(*rels) if len(rels) > 1 else rels[0]
         if isinstance(node, ast.BoolOp):
             parts = [self.cond(v) for v in node.values]
