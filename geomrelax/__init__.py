@@ -26,6 +26,10 @@ from .spectral import Spectral, polar, smoothed_polar, spectral
 # stays reachable as `from geomrelax.verify import VerifyReport` and as sys.modules["geomrelax.verify"]
 from .verify import VerifyReport, verify
 
+# likewise `geomrelax.lmo` is the norm-ball LMO function; the module geomrelax/lmo.py stays reachable as
+# `from geomrelax.lmo import relaxed_lmo` and as sys.modules["geomrelax.lmo"]
+from .norms import NORM_NAMES, dual_norm, lmo, norm_value
+
 __version__ = "0.1.0"
 
 # name -> module, imported when first asked for (keeps `import geomrelax` free of sympy/cvxpy/torch)
@@ -52,5 +56,5 @@ __all__ = [
     "BUILTIN_NAMES", "DomainError", "GeomrelaxError", "InvalidHyperparameterError", "InvalidRegularizerError", "InvalidTemperatureError",
     "NonFiniteError", "NotConvexError", "NotStronglyConvexError", "Regularizer", "SeparableRegularizer",
     "SolverError", "Spectral", "as_regularizer", "check_tau", "polar", "regularizer", "relaxed_lmo", "relaxed_lmo_value",
-    "smoothed_polar", "spectral", "verify", "VerifyReport", *_LAZY,
+    "smoothed_polar", "spectral", "verify", "VerifyReport", "NORM_NAMES", "dual_norm", "lmo", "norm_value", *_LAZY,
 ]

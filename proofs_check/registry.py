@@ -15,7 +15,8 @@ from .checker import check
 from .claim import Claim, ClaimError
 
 # one module per family of claims; each has claims() -> list[Claim]
-FAMILIES = ("identities", "limits", "sandwich", "updates", "descent", "newton_schulz", "schedule", "rates")
+FAMILIES = ("identities", "limits", "sandwich", "updates", "descent", "newton_schulz", "schedule", "rates",
+            "norms")
 
 
 def all_claims() -> list:
