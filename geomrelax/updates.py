@@ -54,7 +54,8 @@ __all__ = [
     "NS5_COEFFICIENTS", "NS5_EPS", "PSI_KINDS", "psi", "fast_tanh", "sgd_momentum", "momentum_direction", "decay",
     "effective_lr", "sign_step", "soft_step", "softsignum_direction", "s3_moments", "s3_direction", "s3_step",
     "relaxed_step", "group_norm", "lerp", "as_matrix", "muon_momentum", "muon_input", "muon_scale",
-    "muon_update", "newton_schulz5",
+    "muon_update", "newton_schulz5", "frobenius", "normuon_direction", "mimuon_direction", "sf_point",
+    "sf_coefficient", "sf_average", "storm_estimator", "worker_signs",
 ]
 
 PSI_KINDS = ("tanh", "algebraic")
@@ -299,3 +300,71 @@ def newton_schulz5(G, steps: int = 5, coefficients=NS5_COEFFICIENTS, eps: float 
     if transposed:
         X = X.mT if is_tensor(X) else X.T
     return X
+
+
+# -- NorMuon, MiMuon, the schedule-free average, SSVR and the majority vote -------------------------
+# (the optimizers of geomrelax.optim.normuon / mimuon / schedule_free / ssvr / majority)
+
+def frobenius(x) -> float:
+    """||x||_F as a Python float."""
+    if is_tensor(x):
+        return float(torch_module().linalg.vector_norm(x))
+    return float(np.linalg.norm(np.ravel(x)))
+
+
+def normuon_direction(O, r, beta2: float, eps: float, rms: float):
+    """(D, r_new) of NorMuon for the orthogonalized (rows, cols) matrix O and the row moment r (rows, 1):
+
+        r_new = beta2 r + (1 - beta2) mean_j O_ij^2          (r None: r_0 = 0)
+        N = O / (sqrt(r_new) + eps)                           (each row to unit RMS)
+        D = rms sqrt(rows cols) N / ||N||_F                   (update RMS = rms; N = 0 gives D = 0)
+    """
+    ops = _ops(O)
+    row = (O * O).sum(-1, keepdims=True) / O.shape[-1] if not is_tensor(O) else (O * O).mean(-1, keepdim=True)
+    r_new = (1.0 - beta2) * row if r is None else lerp(r, row, 1.0 - beta2)
+    N = O / (ops.sqrt(r_new) + eps)
+    n = frobenius(N)
+    scale = rms * math.sqrt(O.shape[-2] * O.shape[-1]) / n if n > 0 else 0.0
+    return scale * N, r_new
+
+
+def mimuon_direction(O, u, alpha: float):
+    """alpha O + (1 - alpha) sqrt(min(rows, cols)) u / ||u||_F: the Muon direction O = NS5(u) mixed
+    with the momentum matrix u rescaled to the Frobenius norm of an orthogonal factor (both terms
+    have ||.||_F = sqrt(min(rows, cols)) up to NS5's error; u = 0 gives 0)."""
+    n = frobenius(u)
+    k = (1.0 - alpha) * math.sqrt(min(u.shape[-2], u.shape[-1])) / n if n > 0 else 0.0
+    return alpha * O + k * u
+
+
+def sf_point(z, x, beta: float):
+    """y = (1 - beta) z + beta x: where the schedule-free method evaluates the gradient."""
+    return (1.0 - beta) * z + beta * x
+
+
+def sf_coefficient(t: int, power: float = 0.0) -> float:
+    """c_{t+1} = w_{t+1} / (w_1 + ... + w_{t+1}) with w_i = i^power (power 0: 1 / (t + 1))."""
+    return float(t + 1) ** power / sum(float(i) ** power for i in range(1, t + 2))
+
+
+def sf_average(x, z, c: float):
+    """x_new = (1 - c) x + c z (c = c_{t+1} = w_{t+1} / sum_{i <= t+1} w_i)."""
+    return (1.0 - c) * x + c * z
+
+
+def storm_estimator(v, g, g_prev, a: float):
+    """v_t = g(x_t; xi_t) + (1 - a) (v_{t-1} - g(x_{t-1}; xi_t))   (v None: v_1 = g_1)."""
+    if v is None:
+        return _ops(g).copy(g)
+    return g + (1.0 - a) * (v - g_prev)
+
+
+def worker_signs(grads, byzantine: int):
+    """sum_m s_m sign(g_m): s_m = -1 for the first ``byzantine`` workers (they send the negation of
+    their true sign), +1 for the others; ``grads`` a list of arrays of one shape."""
+    total = None
+    for m, g in enumerate(grads):
+        s = _sign(g)
+        s = -s if m < byzantine else s
+        total = s if total is None else total + s
+    return total

@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 
 import geomrelax as gr  # noqa: E402
 from geomrelax.optim import S3, Muon, Relaxed, Signum, SoftMuon, SoftSignum  # noqa: E402
+from geomrelax.optim import SSVR, MajorityVote, MiMuon, NorMuon, ScheduleFree  # noqa: E402
 
 
 @dataclass
@@ -60,6 +61,23 @@ OPTIMIZERS = [
                        ({"sign_iters": -1}, "sign_iters")]),
     OptimizerInfo("Muon", lambda p, **kw: Muon(p, **{"lr": 0.02, **kw}), matrices_only=True,
                   bad=[({"lr": -1.0}, "lr")]),
+    # the zoo of variants (NorMuon, MiMuon, schedule-free, SSVR, majority vote)
+    OptimizerInfo("NorMuon", lambda p, **kw: NorMuon(p, **{"lr": 0.02, **kw}), matrices_only=True,
+                  bad=[({"beta2": 1.0}, "beta2"), ({"norm_eps": 0.0}, "norm_eps"), ({"rms": -1.0}, "rms")]),
+    OptimizerInfo("MiMuon", lambda p, **kw: MiMuon(p, **{"lr": 0.02, **kw}), matrices_only=True,
+                  bad=[({"alpha": 1.5}, "alpha"), ({"momentum": 1.0}, "momentum")]),
+    OptimizerInfo("ScheduleFree-sign", lambda p, **kw: ScheduleFree(p, **{"lr": 0.01, **kw}),
+                  bad=[({"beta": 1.5}, "beta"), ({"lmo": "adam"}, "lmo"), ({"lmo": "softsign"}, "tau")]),
+    OptimizerInfo("ScheduleFree-muon", lambda p, **kw: ScheduleFree(p, **{"lr": 0.02, "lmo": "muon", **kw}),
+                  matrices_only=True, bad=[({"ns_steps": 0}, "ns_steps")]),
+    OptimizerInfo("ScheduleFree-relaxed",
+                  lambda p, **kw: ScheduleFree(p, **{"lr": 0.01, "lmo": "relaxed", "regularizer": "entropic",
+                                                     "tau": 50.0, **kw}),
+                  bad=[({"regularizer": "nope"}, "regularizer"), ({"tau": -1.0}, "tau")]),
+    OptimizerInfo("SSVR", lambda p, **kw: SSVR(p, **{"lr": 0.01, "a": 0.5, **kw}),
+                  bad=[({"a": 0.0}, "a"), ({"a": 1.5}, "a")]),
+    OptimizerInfo("MajorityVote", lambda p, **kw: MajorityVote(p, **{"lr": 0.01, **kw}),
+                  bad=[({"byzantine": -1}, "byzantine"), ({"byzantine": 0.5}, "byzantine")]),
 ]
 IDS = [info.name for info in OPTIMIZERS]
 
@@ -134,7 +152,8 @@ def test_grad_untouched_and_params_without_grad_skipped(info):
         opt.zero_grad()
         loss_of(model, x, y).backward()
         grads = [p.grad.clone() for p in model.parameters()]
-        opt.step()
+        # a closure recomputing the same gradients (SSVR calls it; deterministic, so bitwise equal)
+        opt.step(lambda: (opt.zero_grad(), loss_of(model, x, y).backward()))
         for p, g in zip(model.parameters(), grads):
             assert torch.equal(p.grad, g)
     assert torch.equal(frozen, before)
@@ -174,9 +193,8 @@ def test_bad_hyperparameters_refused(info):
 
 # -- torch.optim's conventions ------------------------------------------------------------------------------
 def step_once(opt, model, x, y):
-    opt.zero_grad()
-    loss_of(model, x, y).backward()
-    opt.step()
+    # through a closure: SSVR needs one to take the gradient of the step's sample at its previous point
+    run(opt, model, x, y, 1)
 
 
 def trained(info, seed, steps):

@@ -12,6 +12,12 @@ from .s3 import S3
 from .softmuon import Muon, SoftMuon
 from .softsignum import Signum, SoftSignum
 from .split import split_params
+from .majority import MajorityVote  # noqa: E402  (the zoo of variants)
+from .mimuon import MiMuon  # noqa: E402
+from .normuon import NorMuon  # noqa: E402
+from .schedule_free import ScheduleFree  # noqa: E402
+from .ssvr import SSVR  # noqa: E402
 
 __all__ = ["GeomOptimizer", "InvalidHyperparameterError", "Muon", "NonFiniteStepWarning", "Relaxed", "S3",
-           "Signum", "SoftMuon", "SoftSignum", "split_params"]
+           "Signum", "SoftMuon", "SoftSignum", "split_params",
+           "MajorityVote", "MiMuon", "NorMuon", "ScheduleFree", "SSVR"]

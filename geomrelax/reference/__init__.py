@@ -10,7 +10,12 @@ from .relaxed import relaxed_direction, relaxed_init, relaxed_step
 from .s3 import s3_init, s3_ratio, s3_step
 from .softmuon import softmuon_direction, softmuon_init, softmuon_schedule, softmuon_step
 from .softsignum import signum_step, softsignum_init, softsignum_step
+from .majority import majority_step  # noqa: E402  (the zoo of variants)
+from .muon_variants import mimuon_step, muon_variant_init, normuon_step  # noqa: E402
+from .schedule_free import schedule_free_init, schedule_free_step, sf_lmo  # noqa: E402
+from .ssvr import ssvr_init, ssvr_step  # noqa: E402
 
 __all__ = ["relaxed_direction", "relaxed_init", "relaxed_step", "s3_init", "s3_ratio", "s3_step", "signum_step",
            "softmuon_direction", "softmuon_init", "softmuon_schedule", "softmuon_step", "softsignum_init",
-           "softsignum_step"]
+           "softsignum_step", "majority_step", "mimuon_step", "muon_variant_init", "normuon_step",
+           "schedule_free_init", "schedule_free_step", "sf_lmo", "ssvr_init", "ssvr_step"]
