@@ -26,7 +26,8 @@ import numpy as np
 from .backend import is_tensor
 from .cvxpy_forms import CvxpyTerm, cvxpy_module
 from .errors import InvalidHyperparameterError
-from .norms import NormSpec, _positive, _rebuild, dual_norm, lmo, norm_value, parse_norm
+from .norms import NormSpec, dual_norm, lmo, norm_value, parse_norm
+from .norms.spectra import _positive, _rebuild
 from .regularizers import Interval, Regularizer, SeparableRegularizer, _as_float
 from .spectral import Spectral
 
@@ -164,6 +165,10 @@ def _ball_constraints(spec: NormSpec, d, rho: float):
             cons.append(x[:-1] >= x[1:])
         cons += [_kyfan_atom(d, k) <= cp.sum(x[:k]) for k in range(2, r + 1)]
         return cons, f"||sigma(D)||_{spec.p:g} <= rho by Ky Fan majorization ({r} LMIs)"
+    if fam in ("kyfan_fro", "kyfan_spectral"):
+        q = cp.norm(d, "fro") if fam == "kyfan_fro" else cp.sigma_max(d)
+        return ([spec.alpha * _kyfan_atom(d, spec.k) + (1.0 - spec.alpha) * q <= rho],
+                f"alpha KF_{spec.k}(D) + (1 - alpha) {'||D||_F' if fam == 'kyfan_fro' else 'sigma_max(D)'} <= rho")
     # Fanions: the ball of (alpha KF_k + (1 - alpha) Q)* is alpha B(KF_k*) + (1 - alpha) B(Q*) (norms.py)
     k = min(spec.k or r, r)
     A, B = cp.Variable(d.shape), cp.Variable(d.shape)

@@ -14,7 +14,7 @@ EPS = np.finfo(np.float64).eps
 VECTOR = ["l1", "linf", "l2"]
 MATRIX = ["frobenius", "spectral", "nuclear", "schatten:1", "schatten:1.5", "schatten:2", "schatten:3",
           "schatten:inf", "kyfan:1", "kyfan:2", "kyfan:3", "kyfan:7", "kyfan_dual:1", "kyfan_dual:2", "row_l2",
-          "col_l2", "rms", "left_polar", "ffanion:2,0.5", "sfanion:2,0.3", "fmuon:0.7", "smuon:0.4",
+          "col_l2", "rms", "left_polar", "ffanion:2,0.5", "sfanion:2,0.3", "fmuon:0.7", "smuon:0.4", "kyfan_fro:2,0.5", "kyfan_spectral:2,0.5", "kyfan_fro:1,0.8", "kyfan_spectral:3,0.2",
           "ffanion:1,0", "ffanion:3,1"]
 ALL = VECTOR + MATRIX
 
@@ -126,10 +126,28 @@ def test_fanion_end_points():
     rng = np.random.default_rng(4)
     G = rng.standard_normal((3, 5, 4))
     for a, b in (("ffanion:2,1", "kyfan_dual:2"), ("ffanion:2,0", "frobenius"), ("sfanion:2,0", "nuclear"),
-                 ("sfanion:2,1", "kyfan_dual:2"), ("fmuon:1", "spectral")):
+                 ("sfanion:2,1", "kyfan_dual:2"), ("fmuon:1", "spectral"), ("kyfan_fro:2,0", "frobenius"),
+                 ("kyfan_fro:2,1", "kyfan:2"), ("kyfan_spectral:2,0", "spectral"), ("kyfan_spectral:2,1", "kyfan:2")):
         np.testing.assert_allclose(lmo(a, G), lmo(b, G), atol=1e-14)
         np.testing.assert_allclose(norm_value(a, G), norm_value(b, G), rtol=1e-13)
         np.testing.assert_allclose(dual_norm(a, G), dual_norm(b, G), rtol=1e-13)
+
+
+def test_combinations_are_the_duals_of_the_fanions():
+    rng = np.random.default_rng(8)
+    G = rng.standard_normal((20, 5, 4))
+    s = np.linalg.svd(G, compute_uv=False)
+    for comb, fan, q in (("kyfan_fro:2,0.3", "ffanion:2,0.3", np.linalg.norm(s, axis=-1)),
+                         ("kyfan_spectral:2,0.3", "sfanion:2,0.3", s[:, 0])):
+        P = 0.3 * s[:, :2].sum(-1) + 0.7 * q
+        np.testing.assert_allclose(norm_value(comb, G), P, rtol=1e-14)
+        np.testing.assert_allclose(dual_norm(fan, G), P, rtol=1e-14)
+        np.testing.assert_allclose(dual_norm(comb, G), norm_value(fan, G), rtol=1e-14)
+    # kyfan_spectral's LMO is a scaled partial isometry on the best j leading pairs
+    u, s1, vt = np.linalg.svd(G[0], full_matrices=False)
+    den = 0.3 * np.minimum(np.arange(1, 5), 2) + 0.7
+    j = int(np.argmax(np.cumsum(s1) / den)) + 1
+    np.testing.assert_allclose(lmo("kyfan_spectral:2,0.3", G[0]), -(u[:, :j] @ vt[:j]) / den[j - 1], atol=1e-14)
 
 
 def test_fanion_norm_is_a_norm_between_its_bounds():
@@ -207,3 +225,33 @@ def test_left_polar_loses_small_singular_values_only():
         s = np.linalg.svd(D, compute_uv=False)
         assert s[0] <= 1 + 1e-9
         assert (s[-1] > 0.5) == kept
+
+
+def _bisect(f, lo, hi, steps=64):
+    """The boundary of a monotone predicate f (True on the high side) by bisection: the reference route
+    (64 halvings: 2^-64 of the interval, below float64 resolution for these brackets)."""
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if f(mid) else (mid, hi)
+    return hi
+
+
+def test_fanion_norm_against_plain_bisection():
+    # N(sigma) = the least t with dist(sigma, alpha t C) <= (1 - alpha) t, C = {0 <= c <= 1, sum c <= k}; here
+    # the projection's theta and the root t are both found by plain bisection, independent of the exact
+    # projection and the false-position steps of the package (agreement to 1e-13: a few ulps of each route)
+    rng = np.random.default_rng(9)
+    k, a = 2, 0.4
+    for _ in range(8):
+        G = rng.standard_normal((5, 4)) * 10.0 ** rng.uniform(-3, 3)
+        s = np.linalg.svd(G, compute_uv=False)
+
+        def proj(t):
+            cap, tot = a * t, a * t * k
+            if np.minimum(s, cap).sum() <= tot:
+                return np.minimum(s, cap)
+            th = _bisect(lambda th: np.clip(s - th, 0, cap).sum() <= tot, 0.0, s[0])
+            return np.clip(s - th, 0, cap)
+
+        t = _bisect(lambda t: np.linalg.norm(s - proj(t)) <= (1 - a) * t, 0.0, np.linalg.norm(s) / (1 - a))
+        assert float(norm_value(f"ffanion:{k},{a}", G)) == pytest.approx(t, rel=1e-13)

@@ -14,7 +14,7 @@ pytest.importorskip("cvxpy")
 
 NAMES = ["l1", "linf", "l2", "frobenius", "spectral", "nuclear", "schatten:1", "schatten:1.5", "schatten:2",
          "schatten:3", "schatten:inf", "kyfan:1", "kyfan:2", "kyfan:3", "kyfan_dual:1", "kyfan_dual:2", "row_l2",
-         "col_l2", "rms", "left_polar", "ffanion:2,0.5", "sfanion:2,0.3", "fmuon:0.7", "smuon:0.4"]
+         "col_l2", "rms", "left_polar", "ffanion:2,0.5", "sfanion:2,0.3", "fmuon:0.7", "smuon:0.4", "kyfan_fro:2,0.5", "kyfan_spectral:2,0.5", "kyfan_fro:1,0.8", "kyfan_spectral:3,0.2"]
 
 
 def _m(name, rng):

@@ -1,5 +1,7 @@
 """Norm balls and their linear minimization oracles: lmo, dual_norm, norm_value.
 
+The package: names (parsing), spectra (shared pieces on singular values), fanions (the Ky Fan combinations).
+
 For a norm ||.|| with dual norm ||G||_* = sup_{||D|| <= 1} <G, D>, the LMO of the unit ball is
 
     lmo(G) = argmin_{||D|| <= 1} <G, D>,     <G, lmo(G)> = -||G||_*.
@@ -26,6 +28,8 @@ axes are a batch.
     ffanion:k,alpha   the dual of P = alpha KF_k + (1 - alpha) ||.||_F               P(G)   -(alpha U_k W_k^T + (1 - alpha) G / ||G||_F)
     sfanion:k,alpha   the dual of P = alpha KF_k + (1 - alpha) sigma_1               P(G)   -(alpha U_k W_k^T + (1 - alpha) u_1 w_1^T)
     fmuon:alpha       ffanion with k = r (F-Muon);  smuon:alpha  sfanion with k = r (S-Muon)
+    kyfan_fro:k,alpha       P = alpha KF_k + (1 - alpha) ||.||_F itself      N(G)   -U diag(y / P(y)) W^T, y below
+    kyfan_spectral:k,alpha  P = alpha KF_k + (1 - alpha) sigma_1 itself      N(G)   -U_j W_j^T / (alpha min(j, k) + 1 - alpha)
 
 ``rms`` is the RMS-to-RMS operator norm of a rows x cols matrix mapping R^cols to R^rows (the layer norm
 Scion uses for hidden layers): ||A||_{RMS->RMS} = sup ||A x||_2/sqrt(rows) / (||x||_2/sqrt(cols)). The
@@ -39,7 +43,13 @@ Fanions (Kravatskiy et al., "The Ky Fan norms and beyond"): the optimizer takes 
 N = P* for P = alpha KF_k + (1 - alpha) Q, Q = ||.||_F (F-Fanions) or Q = sigma_1 (S-Fanions). The ball
 of a dual of a sum of norms is the Minkowski sum of the dual balls, B(P*) = alpha B(KF_k*) +
 (1 - alpha) B(Q*), so its LMO is alpha lmo_{KF_k*} + (1 - alpha) lmo_{Q*} and ||G||_{N*} = P(G) (proof
-at _fanion_lmo). norm_value of these N is computed on sigma (see _fanion_norm).
+at _fanion_lmo, norms/fanions.py). norm_value of these N is computed on sigma (_fanion_norm).
+
+The combinations P themselves (kyfan_fro, kyfan_spectral) are the duals of the Fanion norms; their balls'
+LMOs are spectral maps on sigma(G) too (proofs at _combination_weights, norms/fanions.py):
+    kyfan_spectral: j = the first maximiser of (sigma_1 + ... + sigma_j) / (alpha min(j, k) + 1 - alpha);
+    kyfan_fro:      y = sigma - proj_{alpha t C}(sigma) at t = N(sigma) (C = {0 <= c <= 1, sum c <= k}),
+                    lmo = -U diag(y / P(y)) W^T   (alpha = 1: the kyfan:k ball; alpha = 0: Frobenius).
 
 Ties and zeros (documented choices; each is optimal, the LMO is then not unique): a zero vector, row,
 column or matrix gives 0; singular values at or below the rank threshold r eps sigma_1 count as 0 and
@@ -52,116 +62,19 @@ sigma_1 = ||G||_nuc / k takes -u_1 w_1^T. Parameters: p in [1, inf] ('inf' accep
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from .errors import GeomrelaxError, NonFiniteError
+from ..errors import NonFiniteError
+from .fanions import _combination_weights, _fanion_lmo, _fanion_norm
+from .names import MATRIX_NORMS, NORM_NAMES, VECTOR_NORMS, InvalidNormError, NormSpec, parse_norm
+from .spectra import _kf, _l2, _positive, _rebuild, _scale, _svd, _topk
 
-__all__ = ["NORM_NAMES", "InvalidNormError", "NormSpec", "dual_norm", "lmo", "norm_value", "parse_norm"]
-
-VECTOR_NORMS = ("l1", "linf", "l2")
-MATRIX_NORMS = ("frobenius", "spectral", "nuclear", "schatten:p", "kyfan:k", "kyfan_dual:k", "row_l2", "col_l2",
-                "rms", "left_polar", "ffanion:k,alpha", "sfanion:k,alpha", "fmuon:alpha", "smuon:alpha")
-NORM_NAMES: tuple = VECTOR_NORMS + MATRIX_NORMS
-_PLAIN = ("l1", "linf", "l2", "frobenius", "spectral", "nuclear", "row_l2", "col_l2", "rms", "left_polar")
+__all__ = ["MATRIX_NORMS", "NORM_NAMES", "VECTOR_NORMS", "InvalidNormError", "NormSpec", "dual_norm", "lmo",
+           "norm_value", "parse_norm"]
 _EPS = np.finfo(np.float64).eps
-_MAX_STEPS = 200  # false-position steps of the F-Fanion norm (about 10-40 are used)
 
-
-class InvalidNormError(GeomrelaxError, ValueError):
-    """An unknown norm name or a bad parameter; the message lists the valid ones."""
-
-
-@dataclass(frozen=True)
-class NormSpec:
-    """A parsed norm name: ``family`` (the name before the colon), its parameters, and ``matrix``."""
-
-    family: str
-    p: Optional[float] = None
-    k: Optional[int] = None
-    alpha: Optional[float] = None
-
-    @property
-    def matrix(self) -> bool:
-        return self.family not in VECTOR_NORMS
-
-    @property
-    def text(self) -> str:
-        if self.family == "schatten":
-            return f"schatten:{self.p:g}"
-        if self.family in ("kyfan", "kyfan_dual"):
-            return f"{self.family}:{self.k}"
-        if self.family in ("ffanion", "sfanion"):
-            return f"{self.family}:{'r' if self.k is None else self.k},{self.alpha:g}"
-        return self.family
-
-
-def _bad(norm, why: str):
-    raise InvalidNormError(f"norm {norm!r}: {why}; valid norms are {', '.join(NORM_NAMES)} "
-                           "(p in [1, inf], k an integer >= 1, alpha in [0, 1])")
-
-
-def _number(norm, text: str, what: str) -> float:
-    try:
-        val = float(text)  # float() of a string reads a number only: the name is data
-    except ValueError:
-        _bad(norm, f"{what} {text!r} is not a number")
-    if math.isnan(val):
-        _bad(norm, f"{what} is NaN")
-    return val
-
-
-def _integer(norm, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        _bad(norm, f"k = {text!r} must be an integer >= 1")
-    return int(text)
-
-
-def _alpha(norm, text: str) -> float:
-    a = _number(norm, text, "alpha")
-    if not 0.0 <= a <= 1.0:
-        _bad(norm, f"alpha = {a:g} must lie in [0, 1]")
-    return a
-
-
-def parse_norm(norm) -> NormSpec:
-    """The NormSpec of a name such as 'l1', 'schatten:3', 'kyfan:2', 'ffanion:2,0.5' (a NormSpec passes)."""
-    if isinstance(norm, NormSpec):
-        return norm
-    if not isinstance(norm, str):
-        raise InvalidNormError(f"a norm is named by a string, got {type(norm).__name__}: {norm!r:.80}; "
-                               f"valid norms are {', '.join(NORM_NAMES)}")
-    family, _, arg = norm.strip().lower().partition(":")
-    if family in _PLAIN:
-        if arg:
-            _bad(norm, f"{family} takes no parameter")
-        return NormSpec(family)
-    if not arg:
-        if family in ("schatten", "kyfan", "kyfan_dual", "ffanion", "sfanion", "fmuon", "smuon"):
-            _bad(norm, f"{family} needs a parameter after ':'")
-        _bad(norm, "unknown name")
-    if family == "schatten":
-        p = _number(norm, arg, "p")
-        if not p >= 1.0:
-            _bad(norm, f"p = {p:g} must be >= 1 (p < 1 is a quasi-norm, without a convex ball)")
-        return NormSpec("schatten", p=p)
-    if family in ("kyfan", "kyfan_dual"):
-        return NormSpec(family, k=_integer(norm, arg))
-    if family in ("fmuon", "smuon"):
-        return NormSpec(family[0] + "fanion", k=None, alpha=_alpha(norm, arg))
-    if family in ("ffanion", "sfanion"):
-        parts = arg.split(",")
-        if len(parts) != 2:
-            _bad(norm, f"{family} takes 'k,alpha'")
-        return NormSpec(family, k=_integer(norm, parts[0]), alpha=_alpha(norm, parts[1]))
-    _bad(norm, "unknown name")
-
-
-# ------------------------------------------------------------------------------------------------
-# input handling
-# ------------------------------------------------------------------------------------------------
 def _prepare(spec: NormSpec, G, ndim):
     """(float array, restore) with the event on the last axis (vectors) or the last two (matrices)."""
     G = np.asarray(G)
@@ -187,47 +100,6 @@ def _prepare(spec: NormSpec, G, ndim):
     return flat, lambda x: x.reshape(shape) if np.ndim(x) == len(shape) - ndim + 1 else x
 
 
-def _scale(G, axes):
-    """A power of two c per event with max |G| / c in [0.5, 1) (1 for a zero event): exact rescaling,
-    so that sums of squares neither overflow nor underflow."""
-    amax = np.max(np.abs(G), axis=axes, keepdims=True)
-    _, e = np.frexp(amax)
-    return np.where(amax > 0, np.ldexp(1.0, e), 1.0).astype(G.dtype)
-
-
-def _l2(G, axis):
-    c = _scale(G, axis)
-    return np.sqrt(np.sum((G / c) ** 2, axis=axis, keepdims=True)) * c
-
-
-def _svd(G):
-    u, s, vt = np.linalg.svd(G, full_matrices=False)
-    return u, s, vt
-
-
-def _positive(s, G):
-    """Singular values above the rank threshold max(rows, cols) eps sigma_1 (the SVD's own accuracy)."""
-    return s > max(G.shape[-2:]) * np.finfo(s.dtype).eps * s[..., :1]
-
-
-def _rebuild(u, w, vt):
-    return (u * w[..., None, :]) @ vt
-
-
-def _topk(s, G, k):
-    """Weights 1 on the top min(k, r) positive singular values, 0 elsewhere."""
-    w = np.zeros_like(s)
-    w[..., :k] = 1.0
-    return np.where(_positive(s, G), w, 0.0)
-
-
-def _kf(s, k):
-    return np.sum(s[..., :k], axis=-1)
-
-
-# ------------------------------------------------------------------------------------------------
-# the LMOs
-# ------------------------------------------------------------------------------------------------
 def _lmo_vector(spec, g):
     fam = spec.family
     if fam == "linf":
@@ -254,26 +126,6 @@ def _schatten_weights(s, G, p):
     w = x ** (q - 1.0)
     nq = np.sum(x ** q, axis=-1, keepdims=True) ** ((q - 1.0) / q)
     return np.where(nq > 0, w / np.where(nq > 0, nq, 1.0), 0.0)
-
-
-def _fanion_lmo(spec, G, u, s, vt):
-    # Proof. Let P = alpha KF_k + (1 - alpha) Q. For norms P1, P2 with dual balls B1*, B2*,
-    #   sup_{D in alpha B1* + (1 - alpha) B2*} <G, D> = alpha P1(G) + (1 - alpha) P2(G) = P(G),
-    # so the closed convex set alpha B1* + (1 - alpha) B2* has support function P; a closed convex set is
-    # determined by its support function, and the ball of N = P* has support function N* = P: the two sets
-    # are equal. The minimum of the linear <G, .> over a Minkowski sum splits over the summands:
-    #   lmo_N(G) = alpha lmo_{KF_k*}(G) + (1 - alpha) lmo_{Q*}(G),  <G, lmo_N(G)> = -P(G).
-    # lmo_{KF_k*}(G) = -U_k W_k^T (top k pairs: KF_k*(U_k W_k^T) = max(1, k/k) = 1 and <G, U_k W_k^T> = KF_k(G));
-    # lmo of the Frobenius ball -G/||G||_F; lmo of the nuclear ball (Q = sigma_1, Q* = nuclear) -u_1 w_1^T.
-    # Both pieces are U diag(phi(sigma)) W^T: the LMO is a spectral map on sigma(G).
-    k = min(spec.k or s.shape[-1], s.shape[-1])
-    a = spec.alpha
-    if spec.family == "ffanion":
-        nf = np.sqrt(np.sum(s * s, axis=-1, keepdims=True))
-        other = np.where(nf > 0, s / np.where(nf > 0, nf, 1.0), 0.0)
-    else:
-        other = _topk(s, G, 1)
-    return -_rebuild(u, a * _topk(s, G, k) + (1.0 - a) * other, vt)
 
 
 def _left_polar(G):
@@ -314,12 +166,11 @@ def _lmo_matrix(spec, G):
         one = s[..., :1] >= np.sum(s, axis=-1, keepdims=True) / k
         flat = np.where(_positive(s, G), 1.0 / k, 0.0)
         return -_rebuild(u, np.where(one, _topk(s, G, 1), flat), vt)
+    if fam in ("kyfan_fro", "kyfan_spectral"):
+        return -_rebuild(u, _combination_weights(spec, G, s), vt)
     return _fanion_lmo(spec, G, u, s, vt)
 
 
-# ------------------------------------------------------------------------------------------------
-# norm and dual norm values
-# ------------------------------------------------------------------------------------------------
 def _vector_norm(fam, g, dual: bool):
     kind = {"l1": "linf", "linf": "l1", "l2": "l2"}[fam] if dual else fam
     if kind == "l1":
@@ -327,76 +178,6 @@ def _vector_norm(fam, g, dual: bool):
     if kind == "linf":
         return np.max(np.abs(g), axis=-1)
     return _l2(g, -1)[..., 0]
-
-
-def _fanion_norm(spec, s):
-    """N(sigma) for N = P* (P = alpha KF_k + (1 - alpha) Q), computed on the singular values.
-
-    S-Fanions (Q = sigma_1): on the cone x_1 >= ... >= x_r >= 0 P is linear, so its ball there is the polytope
-    with vertices 0 and 1_j / P(1_j) (1_j = j leading ones, P(1_j) = alpha min(j, k) + 1 - alpha), and
-        N(sigma) = max_j (sigma_1 + ... + sigma_j) / (alpha min(j, k) + 1 - alpha).
-    F-Fanions (Q = Frobenius): sigma lies in t B(N) = alpha t B(KF_k*) + (1 - alpha) t B(l2) iff the distance
-    from sigma to alpha t C, C = {0 <= c_i <= 1, sum c_i <= k} (the ball of KF_k* on sigma), is at most
-    (1 - alpha) t. That distance is non-increasing and convex in t (the distance to the convex cone
-    {(c, t) : c in alpha t C}), so N(sigma) is the root of a monotone convex function, found in a bracket
-    that shrinks to 4 eps N (Illinois false position), with the exact projection onto alpha t C
-    (_capped_projection). The upper end of the bracket is returned: sigma / N(sigma) is in the ball."""
-    r = s.shape[-1]
-    k = min(spec.k or r, r)
-    a = spec.alpha
-    if spec.family == "sfanion":
-        j = np.arange(1, r + 1)
-        return np.max(np.cumsum(s, axis=-1) / (a * np.minimum(j, k) + 1.0 - a), axis=-1)
-    l2 = np.sqrt(np.sum(s * s, axis=-1))
-    if a == 0.0:
-        return l2
-    kf_dual = np.maximum(s[..., 0], np.sum(s, axis=-1) / k)
-    if a == 1.0:
-        return kf_dual
-    def phi(t):  # dist(sigma, alpha t C) - (1 - alpha) t: convex, decreasing through its root
-        c = _capped_projection(s, a * t, a * t * k)
-        return np.sqrt(np.sum((s - c) ** 2, axis=-1)) - (1.0 - a) * t
-
-    # the bracket [lo, hi] keeps phi(lo) > 0 >= phi(hi); steps by false position with the Illinois
-    # halving (superlinear), the midpoint where a step would leave the open bracket
-    lo, hi = np.zeros_like(l2), np.minimum(l2 / (1.0 - a), kf_dual / a)
-    flo, fhi = l2, phi(hi)
-    side = np.zeros(l2.shape, dtype=int)
-    for _ in range(_MAX_STEPS):
-        open_ = hi - lo > 4 * _EPS * hi
-        if not np.any(open_):
-            break
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = (lo * fhi - hi * flo) / (fhi - flo)
-        t = np.where((t > lo) & (t < hi), t, (lo + hi) / 2)
-        ft = phi(t)
-        inside = (ft <= 0) & open_
-        outside = (ft > 0) & open_
-        # Illinois: the endpoint kept twice in a row has its value halved
-        flo = np.where(inside & (side == 1), flo / 2, np.where(outside, ft, flo))
-        fhi = np.where(outside & (side == -1), fhi / 2, np.where(inside, ft, fhi))
-        side = np.where(inside, 1, np.where(outside, -1, side))
-        lo, hi = np.where(outside, t, lo), np.where(inside, t, hi)
-    return hi
-
-
-def _capped_projection(s, cap, total):
-    """The Euclidean projection of s >= 0 onto {0 <= c_i <= cap, sum c_i <= total} (per batch entry):
-    c = clip(s - theta, 0, cap) with theta = 0 when that sum is <= total, else the theta where
-    h(theta) = sum clip(s - theta, 0, cap) = total (KKT). h is piecewise linear and non-increasing with
-    breaks at s_i and s_i - cap, so theta is found exactly by evaluating h at the breaks and interpolating
-    linearly on the bracketing piece."""
-    cap, total = np.asarray(cap)[..., None], np.asarray(total)[..., None]
-    breaks = np.sort(np.concatenate([s, s - cap], axis=-1), axis=-1)                 # (..., 2r) ascending
-    h = np.sum(np.clip(s[..., None, :] - breaks[..., :, None], 0.0, cap[..., None]), axis=-1)  # non-increasing
-    # the last break with h >= total, and the next one (h < total there, or the end where h = 0)
-    i = np.clip(np.sum(h >= total, axis=-1, keepdims=True) - 1, 0, breaks.shape[-1] - 2)
-    b0, b1 = np.take_along_axis(breaks, i, -1), np.take_along_axis(breaks, i + 1, -1)
-    h0, h1 = np.take_along_axis(h, i, -1), np.take_along_axis(h, i + 1, -1)
-    slope = np.where(h0 > h1, (total - h0) / np.where(h0 > h1, h1 - h0, 1.0), 0.0)
-    theta = np.where(np.sum(np.minimum(s, cap), axis=-1, keepdims=True) <= total, 0.0,
-                     np.maximum(b0 + slope * (b1 - b0), 0.0))
-    return np.clip(s - theta, 0.0, cap)
 
 
 def _matrix_norm(spec, G, dual: bool):
@@ -424,6 +205,8 @@ def _matrix_norm(spec, G, dual: bool):
         if (fam == "kyfan") != dual:
             return _kf(s, k)
         return np.maximum(s[..., 0], np.sum(s, axis=-1) / k)
+    if fam in ("kyfan_fro", "kyfan_spectral"):  # P itself: its dual is the Fanion norm N
+        spec, dual = NormSpec("ffanion" if fam == "kyfan_fro" else "sfanion", k=spec.k, alpha=spec.alpha), not dual
     if dual:
         k = min(spec.k or s.shape[-1], s.shape[-1])
         q = np.sqrt(np.sum(s * s, axis=-1)) if spec.family == "ffanion" else s[..., 0]
