@@ -37,7 +37,10 @@ vector RMS norm ||x||_2 / sqrt(n) is l2 scaled; it is not a separate name. ``lef
 one-sided spectral update, the orthogonal factor of the left polar decomposition G = (G G^T)^(1/2) Q,
 computed from the eigendecomposition of G G^T without an SVD. It is the LMO of the spectral ball, so it
 equals ``spectral`` mathematically; the Gram matrix squares the condition number, so singular values
-below about sqrt(r eps) sigma_1 are lost (taken as 0): a measured limitation, see the norms claims.
+below about sqrt(r eps) sigma_1 are lost (taken as 0), and the kept ones carry a relative error of about
+eps cond(G)^2. Measured on 50 random 4 x 3 matrices per condition number: ||lmo(G)||_2 - 1 up to 1e-12 at
+cond 1e2, 1e-8 at 1e4, 9e-5 at 1e6, 5.5e-2 at 1e15; -<G, lmo(G)> off ||G||_* by up to 1e-8 relative. Use
+'spectral' (SVD) where G may be ill-conditioned; the norms claims show both routes.
 
 Fanions (Kravatskiy et al., "The Ky Fan norms and beyond"): the optimizer takes the LMO of the ball of
 N = P* for P = alpha KF_k + (1 - alpha) Q, Q = ||.||_F (F-Fanions) or Q = sigma_1 (S-Fanions). The ball
