@@ -18,6 +18,8 @@ tau a tensor of shape (n_tau, 1, ..., 1) broadcast over the runs, so one call st
     muon         M = beta M + (1-beta) g, u = (1-beta) g + beta M (nesterov), x <- x - lr s NS5(u),
                  s = sqrt(max(1, rows/cols))                                       (tau: inf)
     softmuon     as muon with NS5 replaced by u (u^T u + tau^-2 I)^(-1/2) (exact, by SVD)
+    normuon, mimuon, sf, ssvr, majority   the variants of the zoo (synthetic.variant_methods; their
+                 options go in Method.options, e.g. {"name": "majority", "workers": 9, "byzantine": 0.1})
 
 Step sizes per horizon T (``lr_power``, ``momentum_power``): lr = lr * T^-lr_power and, when
 momentum_power is set, beta = 1 - T^-momentum_power. ``schedule="theory"`` picks what the theorems
@@ -39,9 +41,11 @@ from geomrelax.errors import InvalidHyperparameterError
 from geomrelax.lmo import check_tau
 from geomrelax.regularizers import Regularizer, as_regularizer
 
+from . import variant_methods as VM
+
 __all__ = ["Method", "METHOD_NAMES", "make_method", "TAU_METHODS"]
 
-METHOD_NAMES = ("sgd", "signum", "softsignum", "s3", "relaxed", "muon", "softmuon")
+METHOD_NAMES = ("sgd", "signum", "softsignum", "s3", "relaxed", "muon", "softmuon") + VM.VARIANT_NAMES
 TAU_METHODS = ("softsignum", "relaxed", "softmuon")
 SPECTRAL = ("muon", "softmuon")
 
@@ -110,8 +114,13 @@ class Method:
                 f"schedule must be None, 'theory' or 'softsign' (SoftSignum's temperature schedule), got {self.schedule!r}")
         if self.schedule == "softsign" and self.name != "softsignum":
             raise InvalidHyperparameterError("schedule='softsign' is the temperature schedule of softsignum only")
+        if self.name in VM.VARIANT_NAMES:
+            self.options = VM.check_options(self.name, self.options)
         if self.schedule == "theory":
-            if self.name == "sgd":
+            if self.name == "ssvr":     # SSVR's theorem: lr ~ T^-2/3 and a ~ T^-2/3, no momentum
+                self.lr_power, self.momentum_power, self.momentum = 2.0 / 3.0, None, 0.0
+                self.options["a_power"] = 2.0 / 3.0
+            elif self.name == "sgd":
                 self.lr_power, self.momentum_power, self.momentum = 0.5, None, 0.0
             else:
                 self.lr_power, self.momentum_power = 0.75, 0.5
@@ -122,7 +131,7 @@ class Method:
         if not self.momentum < 1:
             raise InvalidHyperparameterError(f"{self.name}: momentum must be < 1, got {self.momentum!r}")
         if self.nesterov is None:        # Muon and SoftMuon are Nesterov by default (as the official code)
-            self.nesterov = self.name in SPECTRAL
+            self.nesterov = self.name in SPECTRAL + VM.MATRIX_VARIANTS
         if self.psi not in U.PSI_KINDS:
             raise InvalidHyperparameterError(f"psi must be one of {U.PSI_KINDS}, got {self.psi!r}")
         if self.name == "relaxed":
@@ -161,6 +170,8 @@ class Method:
             return f"relaxed[{self.V.name}]"
         if self.name == "softsignum" and self.psi != "tanh":
             return f"softsignum[{self.psi}]"
+        if self.name in VM.VARIANT_NAMES:
+            return VM.variant_key(self.name, self.options)
         return self.name
 
     def params(self) -> dict:
@@ -174,7 +185,7 @@ class Method:
         """(lr, beta, dampening) used for horizon T."""
         lr = self.lr * T ** (-self.lr_power)
         beta = 1.0 - T ** (-self.momentum_power) if self.momentum_power is not None else self.momentum
-        if self.name in ("s3",) + SPECTRAL:
+        if self.name in ("s3",) + SPECTRAL + VM.VARIANT_NAMES:
             return lr, beta, 0.0
         damp = beta if self.dampening == "ema" else float(self.dampening)
         return lr, beta, damp
@@ -198,6 +209,8 @@ class Method:
         if self.name in SPECTRAL:
             rows, cols = x.shape[-2], x.shape[-1]
             st["scale"] = math.sqrt(max(1.0, rows / cols))
+        if self.name in VM.VARIANT_NAMES:
+            VM.init(self, st, x)
         return st
 
     def _momentum(self, st, g):
@@ -213,6 +226,8 @@ class Method:
     def step(self, st, x, g, k: int):
         """(new x, momentum direction u) after step k (1-based) with stochastic gradient g."""
         lr, wd = st["lr"], self.weight_decay
+        if self.name in VM.VARIANT_NAMES:
+            return VM.step(self, st, x, g, k)
         if self.name == "s3":
             x, st["buf"], st["r"], _ = U.s3_step(x, st["buf"], st["r"], g, lr, st["beta"], self.p, self.eps, wd)
             return x, st["buf"]
@@ -307,7 +322,7 @@ def make_method(spec) -> Method:
             raise InvalidHyperparameterError(f"an optimizer spec needs a 'name', got {spec!r}")
         known = set(Method.__dataclass_fields__)
         extra = {k: spec.pop(k) for k in list(spec) if k not in known}
-        if extra and name not in ("muon",):
+        if extra and name not in ("muon",) + VM.VARIANT_NAMES:
             raise InvalidHyperparameterError(f"unknown option(s) {sorted(extra)} for optimizer {name!r}")
         return Method(name, **spec, options=extra)
     raise InvalidHyperparameterError(f"an optimizer is a name, a dict or a Method, got {type(spec).__name__}")
