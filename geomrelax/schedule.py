@@ -447,7 +447,7 @@ def _all_zero(z) -> bool:
     return not np.any(np.asarray(z))
 
 
-def fit_transition(z, K, *, eps, newton_iters, tmax, psi, median="mean", who="the schedule"):
+def fit_transition(z, K, *, eps, newton_iters, tmax, psi, median="mean", who="the schedule", fit=None):
     """The temperatures (a tuple of K floats) fitted to the data z of the first transition step, or
     None when every entry of z is 0.
 
@@ -456,13 +456,15 @@ def fit_transition(z, K, *, eps, newton_iters, tmax, psi, median="mean", who="th
     it keeps the sign (Muon) phase's map and the fit is tried again at the next step. The index j of
     tau_j stays tied to the step count (j = step - K_s - 1), so the transition still ends at step
     K_s + K as planned. A collapsed schedule is reported as ScheduleCollapseWarning naming ``who``
-    with the remedy.
+    with the remedy. ``fit`` = (mu, s), computed elsewhere from non-zero data (the exact median and MAD
+    over many processes, geomrelax.optim.distributed), replaces z (then None).
     """
-    if _all_zero(z):
+    if fit is None and _all_zero(z):
         return None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sched = temperature_schedule(z, K, eps=eps, newton_iters=newton_iters, tmax=tmax, psi=psi, median=median)
+        sched = temperature_schedule(z, K, eps=eps, newton_iters=newton_iters, tmax=tmax, psi=psi, median=median,
+                                     fit=fit)
     taus = tuple(float(t) for t in sched.taus)
     collapsed = K >= 3 and len(set(taus)) <= 2
     for w in caught:

@@ -25,7 +25,13 @@ optimizer of the toolkit needs and the official code lacks:
   fills the flags a state_dict saved before they existed lacks (as torch's ``__setstate__``),
   refuses another optimizer's state saying which options differ, and checks every loaded state
   tensor (keys, shape, dtype, finite); pickle and deepcopy give an optimizer that steps the same;
-- no torch.distributed call (pitfall 2), and p.grad is never written (pitfall 3).
+- no torch.distributed call for plain tensors (pitfall 2; with DDP every process steps the same
+  replicated parameters), and p.grad is never written (pitfall 3);
+- DTensor parameters (FSDP2): the hooks get the local shards (``params``, ``grads`` and the states
+  as local tensors; ``ctx.keys`` are the parameters themselves, with the global shapes), the states
+  are kept as DTensors laid out like their parameter, and what spans the group (the non-finite
+  check, the transaction's finite check) is reduced across the processes (``ctx.comm``, a
+  :class:`geomrelax.optim.distributed.GroupComm`), so that every process takes the same decision.
 
 (The pitfalls are those of the official code, numbered as in docs/theory.md.)
 
@@ -84,6 +90,8 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import GeomrelaxError, InvalidHyperparameterError, NonFiniteError
+from .. import updates as U
+from . import distributed as D
 from .options import check_bool, check_choice, check_int, check_real, check_sgd_momentum_options
 
 __all__ = [
@@ -110,7 +118,9 @@ class GroupStep:
 
     gi: the group's index; group: the param group; params / grads: the parameters that have a
     gradient and their gradients; index: their positions in group['params'] (for messages: in a
-    transaction ``params`` are copies); gmax: max |g| over the group; plan: what ``_plan`` returned.
+    transaction ``params`` are copies); gmax: max |g| over the group; plan: what ``_plan`` returned;
+    keys: the parameters themselves (global shapes; the state's keys); comm: the GroupComm of a group
+    of DTensor parameters (params and grads are then their local shards), None otherwise.
     """
 
     gi: int
@@ -120,6 +130,8 @@ class GroupStep:
     index: list
     gmax: float = field(default=math.nan)
     plan: object = None
+    keys: list = None
+    comm: object = None
 
 
 # the group keys the base keeps beside the options
@@ -247,6 +259,21 @@ class GeomOptimizer(torch.optim.Optimizer):
         return float(v) if isinstance(v, torch.Tensor) else v
 
     @staticmethod
+    def _group_norm(us, ctx=None) -> float:
+        """||u||_2 over the group (across the processes of a sharded group, see geomrelax.optim.distributed)."""
+        if ctx is None or ctx.comm is None:
+            return U.group_norm(us)
+        return ctx.comm.group_norm(ctx.keys, us)
+
+    @staticmethod
+    def _schedule_data(zs, ctx, median):
+        """The data of a schedule fit: (all entries of zs as one flat tensor, None) in one process; (None,
+        the exact (mu, s) over all processes) in a sharded group, (None, None) when they are all 0 there."""
+        if ctx is None or ctx.comm is None:
+            return torch.cat([z.detach().reshape(-1) for z in zs]), None
+        return None, D.exact_cauchy_fit(ctx.comm, ctx.keys, zs, median)
+
+    @staticmethod
     def use_foreach(group, params) -> bool:
         """group['foreach'] if set; by default foreach only on accelerators (on CPU it is slower)."""
         f = group.get("foreach")
@@ -275,7 +302,11 @@ class GeomOptimizer(torch.optim.Optimizer):
                 grads.append(g)
                 index.append(pi)
             if params:
-                work.append(GroupStep(gi, group, params, grads, index))
+                w = GroupStep(gi, group, params, grads, index, keys=params)
+                w.comm = D.group_comm(params)
+                if w.comm is not None:
+                    w.params, w.grads = [D.local(p) for p in params], [D.local(g) for g in grads]
+                work.append(w)
         return work
 
     @staticmethod
@@ -294,7 +325,8 @@ class GeomOptimizer(torch.optim.Optimizer):
 
     def _check_gradients(self, work):
         """One fused reduction per group and one host sync; returns the groups that are not finite."""
-        maxes = [self._group_maxabs(w.grads) for w in work]
+        maxes = [self._group_maxabs(w.grads) if w.comm is None else w.comm.max(self._group_maxabs(w.grads))
+                 for w in work]
         if len({m.device for m in maxes}) > 1:
             maxes = [m.cpu() for m in maxes]
         maxes = torch.stack(maxes).tolist()
@@ -315,9 +347,20 @@ class GeomOptimizer(torch.optim.Optimizer):
             n_bad = int((~finite).sum())
             first = tuple(int(i) for i in torch.nonzero(~finite)[0].tolist()) if g.dim() else ()
             value = g[first].item() if g.dim() else g.item()
-            parts.append(f"{self.param_name(w.gi, pi)}: {n_bad} of {g.numel()} gradient entries are "
+            shard = " of this process's shard" if w.comm is not None else ""
+            parts.append(f"{self.param_name(w.gi, pi)}: {n_bad} of {g.numel()} gradient entries{shard} are "
                          f"non-finite (first {value} at index {first})")
+        if not parts and w.comm is not None:
+            parts.append(f"param group {w.gi}: non-finite gradient entries in another process's shards")
         return "; ".join(parts)
+
+    def _state_views(self, w, create=False):
+        """The states of w's parameters (local shards for DTensor parameters); read-only unless create."""
+        return [D.state_view(self.state[k] if create else self.state.get(k, {}), k) for k in w.keys]
+
+    def _commit_views(self, w, views):
+        for k, view in zip(w.keys, views):
+            D.state_commit(self.state[k], view, k)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -357,7 +400,7 @@ class GeomOptimizer(torch.optim.Optimizer):
                     commits.append((w, step, bound, self._transaction(w, step)))
                 else:
                     # read-only: .get, so that a refused step leaves no empty state entries behind
-                    states = [self.state.get(p, {}) for p in w.params]
+                    states = self._state_views(w)
                     w.plan = self._plan(group, w.params, w.grads, states, step, w)
                     commits.append((w, step, bound, None))
         except Exception:
@@ -366,11 +409,12 @@ class GeomOptimizer(torch.optim.Optimizer):
             raise
         for w, step, bound, copies in commits:
             if copies is None:
-                states = [self.state[p] for p in w.params]
+                states = self._state_views(w, create=True)
                 for p, st in zip(w.params, states):
                     if not st:
                         self._init_state(w.group, p, st)
                 self._update(w.group, w.params, w.grads, states, step, w)
+                self._commit_views(w, states)
             else:
                 self._commit_copies(w, *copies)
             w.group["step"] = step
@@ -388,8 +432,7 @@ class GeomOptimizer(torch.optim.Optimizer):
         group = w.group
         params = [p.detach().clone() for p in w.params]
         states = []
-        for p, clone in zip(w.params, params):
-            st = self.state.get(p)
+        for clone, st in zip(params, self._state_views(w)):
             if st:
                 states.append({k: (v.clone() if torch.is_tensor(v) else copy.deepcopy(v)) for k, v in st.items()})
             else:
@@ -404,21 +447,24 @@ class GeomOptimizer(torch.optim.Optimizer):
             for what, t in tensors:
                 if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                     problems.append(f"{self.param_name(w.gi, pi)}: the new {what} would be non-finite")
+        if w.comm is not None and w.comm.any(bool(problems)) and not problems:
+            problems.append(f"param group {w.gi}: a new parameter or state shard of another process")
         if problems:
             raise NonFiniteError(f"{type(self).__name__}: {'; '.join(problems)} (overflow or a non-finite "
                                  "direction). Nothing was changed.")
         return params, states
 
     def _commit_copies(self, w, params, states):
-        for p, new, st_new in zip(w.params, params, states):
+        views = self._state_views(w, create=True)
+        for p, new, st_new, st in zip(w.params, params, states, views):
             p.copy_(new)
-            st = self.state[p]
             for k, v in st_new.items():
                 if torch.is_tensor(v) and torch.is_tensor(st.get(k)) and st[k].shape == v.shape \
                         and st[k].dtype == v.dtype:
                     st[k].copy_(v)
                 else:
                     st[k] = v
+        self._commit_views(w, views)
 
     # -- state_dict ------------------------------------------------------------------------------
     def load_state_dict(self, state_dict):
@@ -490,7 +536,7 @@ class GeomOptimizer(torch.optim.Optimizer):
                 else:
                     raise GeomrelaxError(f"{where}: state[{k!r}] has dtype {v.dtype}, expected {dtype}")
             if v.numel():
-                m = float(self._group_maxabs([v]))
+                m = float(self._group_maxabs([D.local(v)]))
                 if not math.isfinite(m):
                     raise NonFiniteError(f"loaded state[{k!r}] of {self.param_name(gi, pi)} is not finite")
                 biggest = max(biggest, m)

@@ -13,6 +13,9 @@ that of the whole tensor). grad V* runs in torch through ``V.torch_grad_conj``; 
 without a torch implementation runs in numpy on the CPU (float64) with a one-time warning.
 
 tau is a float > 0 or a callable ``tau(step) -> float`` of the group's 1-based step count.
+With DTensor parameters (FSDP2) a separable V acts on the local shards; any other V gets the whole
+tensor, gathered to one process and scattered back (geomrelax.optim.distributed).
+
 Every direction is checked to be finite before anything is written (a user formula may return
 NaN): a non-finite direction raises NonFiniteError and leaves parameters and state unchanged
 (nonfinite="skip" applies to non-finite gradients only).
@@ -30,7 +33,7 @@ import torch
 from .. import updates as U
 from ..errors import GeomrelaxError, NonFiniteError
 from ..lmo import check_tau
-from ..regularizers import BUILTIN_NAMES, Regularizer, as_regularizer
+from ..regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, as_regularizer
 from .base import GeomOptimizer, InvalidHyperparameterError, check_sgd_momentum_options
 
 __all__ = ["Relaxed", "NumpyFallbackWarning", "torch_relaxed_lmo"]
@@ -156,13 +159,24 @@ class Relaxed(GeomOptimizer):
         (a user formula may fail or return NaN)."""
         tau = self.tau_at(ctx.gi, step)
         beta, damp = group["momentum"], group["dampening"]
-        plan = []
+        bus = []
         for g, st in zip(grads, states):
             g = -g if group["maximize"] else g
-            b, u = U.softsignum_direction(g, st.get("momentum_buffer"), beta, damp, group["nesterov"])
-            plan.append((b, torch_relaxed_lmo(self.regularizer, u, tau, self._fallback)))
-        # one reduction over all directions, before anything is written
-        if not math.isfinite(float(self._group_maxabs([d for _, d in plan]))):
+            bus.append(U.softsignum_direction(g, st.get("momentum_buffer"), beta, damp, group["nesterov"]))
+
+        def lmo(u):
+            return torch_relaxed_lmo(self.regularizer, u, tau, self._fallback)
+
+        us = [u for _, u in bus]
+        if ctx.comm is not None and not isinstance(self.regularizer, SeparableRegularizer):
+            # a non-separable or spectral V needs the whole tensor: mapped on one process, scattered back
+            ds = ctx.comm.map_whole(ctx.keys, us, lmo)
+        else:
+            ds = [lmo(u) for u in us]
+        plan = [(b, d) for (b, _), d in zip(bus, ds)]
+        # one reduction over all directions (and over the processes of a sharded group), before any write
+        biggest = self._group_maxabs(ds)
+        if not math.isfinite(float(biggest if ctx.comm is None else ctx.comm.max(biggest))):
             names = "; ".join(self.param_name(ctx.gi, pi) for pi, (_, d) in zip(ctx.index, plan)
                               if not bool(torch.isfinite(d).all()))
             raise NonFiniteError(f"Relaxed: grad V* of regularizer {self.regularizer.name!r} at tau={tau} returned "

@@ -29,7 +29,9 @@ weight_decay 0, eps 1e-4, newton_iters 10, tmax 1e9).
 
 Differences from the official code, on purpose:
 - ``p.grad`` is never written (the official ``grad.lerp_(momentum, beta)`` overwrites it);
-- no torch.distributed call (the official class needs a process group);
+- no torch.distributed call for plain tensors (the official class needs a process group); with
+  DTensor parameters (FSDP2) each matrix is gathered whole to one process, round-robin, mapped there
+  and scattered back, also when its rows do not divide evenly (geomrelax.optim.distributed);
 - the transition map defaults to ``spectral_map="minimax"`` (accurate to about 1e-3 over three
   decades of singular values); ``"official"`` reproduces the coupled Newton-Schulz of the official
   code (5 bfloat16 steps, 31% to 78% off), ``"exact"`` is the SVD formula;
@@ -62,6 +64,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from .. import updates as U
@@ -203,10 +206,18 @@ class SoftMuon(GeomOptimizer):
         return m
 
     # -- the step --------------------------------------------------------------------------------------
-    def _fit_schedule(self, group, grads, gi):
-        """The temperatures from all singular values of the raw gradients (None while they are all 0)."""
-        z = torch.cat([torch.linalg.svdvals(U.as_matrix(g.detach()).to(torch.float64)).cpu() for g in grads])
-        return fit_transition(z.numpy(), group["transition_iters"], eps=group["eps"],
+    def _fit_schedule(self, group, grads, gi, ctx=None):
+        """The temperatures from all singular values of the raw gradients (None while they are all 0).
+        In a sharded group each matrix is gathered to one process for its singular values, which are
+        then shared: the data, and so the schedule, are those of one process."""
+        def svdvals(g):
+            return torch.linalg.svdvals(U.as_matrix(g.detach()).to(torch.float64)).cpu().numpy()
+
+        if ctx is None or ctx.comm is None:
+            z = np.concatenate([svdvals(g) for g in grads])
+        else:
+            z = np.concatenate(ctx.comm.map_whole_values(ctx.keys, grads, svdvals))
+        return fit_transition(z, group["transition_iters"], eps=group["eps"],
                               newton_iters=group["newton_iters"], tmax=group["tmax"], psi="algebraic",
                               median=self.median(group), who=f"{type(self).__name__}: param group {gi}")
 
@@ -225,17 +236,24 @@ class SoftMuon(GeomOptimizer):
         parameter in the map's dtype."""
         if fit_pending(group["schedule"], step, group["sign_iters"]):
             # fitted to the raw gradients of this step (the base restores the group if the step fails)
-            group["schedule"] = self._fit_schedule(group, grads, ctx.gi)
+            group["schedule"] = self._fit_schedule(group, grads, ctx.gi, ctx)
         tau = tau_at(group["schedule"], step, group["sign_iters"])
         beta = self.hyper(group, "momentum")
-        plan = []
+        us = []
         for p, grad, state in zip(params, grads, states):
             g = -grad if group["maximize"] else grad
             buf = state.get("momentum_buffer")
             M = U.muon_momentum(torch.zeros_like(p) if buf is None else buf, g, beta)
-            u = U.muon_input(g, M, beta, group["nesterov"])  # a new tensor: the gradient is not written
-            plan.append(self._direction(group, U.as_matrix(u), tau))
-        if not math.isfinite(float(self._group_maxabs(plan))):
+            us.append(U.muon_input(g, M, beta, group["nesterov"]))  # a new tensor: the gradient is not written
+        if ctx.comm is None:
+            plan = [self._direction(group, U.as_matrix(u), tau) for u in us]
+            biggest = self._group_maxabs(plan)
+        else:
+            # each matrix is orthogonalised whole, on one process (round-robin), and scattered back
+            plan = ctx.comm.map_whole(ctx.keys, us,
+                                      lambda u: self._direction(group, U.as_matrix(u), tau).reshape(u.shape))
+            biggest = ctx.comm.max(self._group_maxabs(plan))
+        if not math.isfinite(float(biggest)):
             bad = [self.param_name(ctx.gi, pi) for pi, D in zip(ctx.index, plan) if not bool(torch.isfinite(D).all())]
             where = "the Muon map" if tau is None else f"the {group['spectral_map']!r} map at tau={tau:.4g}"
             raise NonFiniteError(f"{type(self).__name__}: {where} returned non-finite entries for "
@@ -244,11 +262,12 @@ class SoftMuon(GeomOptimizer):
 
     def _update(self, group, params, grads, states, step, ctx):
         lr, wd, beta = self.hyper(group, "lr"), self.hyper(group, "weight_decay"), self.hyper(group, "momentum")
-        for p, grad, state, D in zip(params, grads, states, ctx.plan):
+        for p, grad, state, D, key in zip(params, grads, states, ctx.plan, ctx.keys):
             g = -grad if group["maximize"] else grad
             buf = state["momentum_buffer"]
             buf.copy_(U.muon_momentum(buf, g, beta))
-            rows, cols = D.shape[-2:]
+            rows = key.shape[0]   # the whole matrix's shape (D and p may be shards of it)
+            cols = key.numel() // rows
             p.copy_(U.muon_update(p, D, lr, wd, U.muon_scale(rows, cols)))
 
 

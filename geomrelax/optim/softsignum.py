@@ -204,15 +204,19 @@ class SoftSignum(GeomOptimizer):
         return tau_at(g.get("schedule"), g["step"] + 1, self._sign_iters(g))
 
     # -- the step --------------------------------------------------------------------------------
-    def _fit_schedule(self, group, us, gi):
-        z = torch.cat([u.detach().reshape(-1) for u in us])
+    def _fit_schedule(self, group, us, gi, ctx=None):
+        z, fit = self._schedule_data(us, ctx, group["schedule_median"])
+        if z is None and fit is None:
+            return None   # all zero over every process: the fit waits for data
         return fit_transition(z, group["transition_iters"], eps=group["eps"], newton_iters=group["newton_iters"],
                               tmax=group["tmax"], psi=group["psi"], median=group["schedule_median"],
-                              who=f"{type(self).__name__}: param group {gi}")
+                              who=f"{type(self).__name__}: param group {gi}", fit=fit)
 
     def _update(self, group, params, grads, states, step, ctx):
-        if self._is_schedule_step(group, step):
-            return self._update_eager(group, params, grads, states, step, ctx.gi)
+        # the group's norm and schedule span the processes of a sharded group: the eager path reduces them
+        whole = ctx.comm is not None and (group["normalized"] or group["sign_norm"])
+        if self._is_schedule_step(group, step) or whole:
+            return self._update_eager(group, params, grads, states, step, ctx.gi, ctx)
         if step > 1 and group["fused"] and not _FUSED_BROKEN:
             return self._update_fused(group, params, grads, states, step)
         if self.use_foreach(group, params):
@@ -250,7 +254,7 @@ class SoftSignum(GeomOptimizer):
         tau = tau_at(group.get("schedule"), step, self._sign_iters(group))
         return tau is None, tau
 
-    def _update_eager(self, group, params, grads, states, step, gi=0):
+    def _update_eager(self, group, params, grads, states, step, gi=0, ctx=None):
         """The reference: updates.py formulas per tensor (out of place), then copied in."""
         beta, damp, nesterov = group["momentum"], group["dampening"], group["nesterov"]
         lr, wd = self.hyper(group, "lr"), group["weight_decay"]
@@ -279,10 +283,10 @@ class SoftSignum(GeomOptimizer):
             return
         bus = [direction(g, st) for g, st in zip(grads, states)]
         us = [u for _, u in bus]
-        lr_eff = U.effective_lr(lr, U.group_norm(us) if group["normalized"] or group["sign_norm"] else 0.0,
+        lr_eff = U.effective_lr(lr, self._group_norm(us, ctx) if group["normalized"] or group["sign_norm"] else 0.0,
                                 group["normalized"], group["sign_norm"])
         if self._is_schedule_step(group, step):
-            group["schedule"] = self._fit_schedule(group, us, gi)
+            group["schedule"] = self._fit_schedule(group, us, gi, ctx)
         sign_phase, tau = self._phase_args(group, step)
         for p, st, (b, u) in zip(params, states, bus):
             commit(p, st, b, u, lr_eff, sign_phase, tau)
