@@ -16,7 +16,7 @@ from .claim import Claim, ClaimError
 
 # one module per family of claims; each has claims() -> list[Claim]
 FAMILIES = ("identities", "limits", "sandwich", "updates", "descent", "newton_schulz", "schedule", "rates",
-            "norms")
+            "norms", "variants")
 
 
 def all_claims() -> list:
