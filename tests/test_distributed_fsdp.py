@@ -32,7 +32,7 @@ if not torch.distributed.is_available() or not torch.distributed.is_gloo_availab
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_distributed_worker import SCENARIOS, STEPS, build_model, make_optimizer  # noqa: E402
+from test_distributed_worker import CHECKPOINTS, SCENARIOS, STEPS, build_model, make_optimizer  # noqa: E402
 
 WORKER = os.path.join(os.path.dirname(__file__), "test_distributed_worker.py")
 
@@ -134,10 +134,12 @@ def test_fsdp_step_equals_single_process(run, name):
         assert data["steps"][-1]["schedules"][0] is not None   # the schedule was fitted and used
 
 
-def test_checkpoint_mid_transition_continues_bitwise(run):
-    data = _load(run, "checkpoint.pt")
-    assert data["schedule"] is not None and len(data["schedule"]) == 4
-    assert len(data["restored"]) == len(data["uninterrupted"]) == STEPS - 5
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_checkpoint_mid_transition_continues_bitwise(run, name):
+    data = _load(run, f"checkpoint_{name}.pt")
+    # saved after the fit, with transition steps still to come
+    assert data["saved_schedule"] is not None and len(data["saved_schedule"]) == data["transition_iters"]
+    assert len(data["restored"]) == len(data["uninterrupted"]) == STEPS - data["save"]
     for a, b in zip(data["uninterrupted"], data["restored"]):
         assert a["schedules"] == b["schedules"]
         for n in a["params"]:

@@ -94,32 +94,37 @@ def run_fsdp(name, rank, out):
         torch.save({"initial": initial, "steps": record}, os.path.join(out, f"fsdp_{name}.pt"))
 
 
-def run_checkpoint(rank, out):
-    """Save with torch.distributed.checkpoint after step 5 (the schedule was fitted at step 4, the
-    transition runs to step 7), restore into a fresh model and optimizer, continue: the same run."""
+# where to save: SoftSignum fits its schedule at step 4 (transition to step 7), SoftMuon at step 3 (to 5)
+CHECKPOINTS = {"softsignum": 5, "softmuon": 3}
+
+
+def run_checkpoint(name, rank, out):
+    """Save with torch.distributed.checkpoint during the transition, after the schedule was fitted,
+    restore into a fresh model and optimizer, continue: the same run."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-    path = os.path.join(out, "ckpt")
+    path, save = os.path.join(out, f"ckpt_{name}"), CHECKPOINTS[name]
     model, _ = fsdp_model()
-    opt = make_optimizer("softsignum", list(model.named_parameters()))
+    opt = make_optimizer(name, list(model.named_parameters()))
     first, rest = [], []
-    train(model, opt, rank, (0, 5), first)
+    train(model, opt, rank, (0, save), first)
     msd, osd = get_state_dict(model, opt)
     dcp.save({"model": msd, "optim": osd}, checkpoint_id=path)
-    train(model, opt, rank, (5, STEPS), rest)
+    train(model, opt, rank, (save, STEPS), rest)
 
     model2, _ = fsdp_model(seed=1)   # other initial values: everything must come from the checkpoint
-    opt2 = make_optimizer("softsignum", list(model2.named_parameters()))
+    opt2 = make_optimizer(name, list(model2.named_parameters()))
     msd2, osd2 = get_state_dict(model2, opt2)
     state = {"model": msd2, "optim": osd2}
     dcp.load(state, checkpoint_id=path)
     set_state_dict(model2, opt2, model_state_dict=state["model"], optim_state_dict=state["optim"])
     restored = []
-    train(model2, opt2, rank, (5, STEPS), restored)
+    train(model2, opt2, rank, (save, STEPS), restored)
     if rank == 0:
-        torch.save({"uninterrupted": rest, "restored": restored, "schedule": opt2.param_groups[0]["schedule"]},
-                   os.path.join(out, "checkpoint.pt"))
+        torch.save({"uninterrupted": rest, "restored": restored, "saved_schedule": first[-1]["schedules"][0],
+                    "save": save, "transition_iters": opt2.param_groups[0]["transition_iters"]},
+                   os.path.join(out, f"checkpoint_{name}.pt"))
 
 
 def run_nonfinite(rank, world, out):
@@ -174,8 +179,9 @@ def main():
         for name in SCENARIOS:
             if only is None or name in only:
                 run_fsdp(name, rank, out)
-        if only is None or "checkpoint" in only:
-            run_checkpoint(rank, out)
+        for name in CHECKPOINTS:
+            if only is None or "checkpoint" in only:
+                run_checkpoint(name, rank, out)
         if only is None or "nonfinite" in only:
             run_nonfinite(rank, world, out)
         if only is None or "ddp" in only:
