@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from .. import updates as U
-from ..errors import GeomrelaxError, NonFiniteError
+from ..errors import GeomrelaxError
 from .base import GeomOptimizer, GroupStep, check_bool, check_int, check_real
 
 __all__ = ["MajorityVote"]
