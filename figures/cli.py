@@ -33,7 +33,7 @@ def run_plot_command(args) -> int:
                                     "every figure), or pass --data CSV")
         raise FigureDataError(f"no data for figure {args.name!r}: {data} does not exist{how}")
     files = figure_function(args.name)(data, args.out)
-    print(f"{args.name}: {files.n_series} series drawn from {data}")
+    print(f"{args.name}: {files.n_series} {'rows' if files.html else 'series'} drawn from {data}")
     for p in (files.png, files.pdf, files.html, files.csv):
         if p is not None:
             print(f"  {p}")

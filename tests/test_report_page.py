@@ -27,7 +27,23 @@ FAST_SECTIONS = ["regularizers", "spectral_maps", "verify"]
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def frozen_code():
+    """Source fingerprints computed once for the module: the tests rerun a report "with the code unchanged",
+    even while files of the working tree change under them (a changed source rightly invalidates results)."""
+    import functools
+
+    from geomrelax.app import claims, experiments, measurements
+
+    frozen = functools.lru_cache(maxsize=None)(report_mod.package_fingerprint)
+    mp = pytest.MonkeyPatch()
+    for module in (claims, experiments, measurements):
+        mp.setattr(module, "package_fingerprint", frozen)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory, frozen_code):
     out = tmp_path_factory.mktemp("report")
     summary = run_report(out, quick=True, sections=FAST_SECTIONS)
     return out, summary

@@ -14,7 +14,7 @@ import pytest
 from figures.style import FigureFiles, OPTIMIZER_COLOURS
 from geomrelax.app.report import run_report
 from tests.test_figures import assert_drawn, png_colours, rgb
-from tests.test_report_page import chromium_or_skip, load_in_browser
+from tests.test_report_page import chromium_or_skip, frozen_code, load_in_browser  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ ALL_SECTIONS = ["regularizers", "claims", "rates", "tau", "dimension", "noise_de
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
+def quick(tmp_path_factory, frozen_code):
     out = tmp_path_factory.mktemp("quick")
     t0 = time.perf_counter()
     summary = run_report(out, quick=True)
