@@ -146,6 +146,13 @@ def test_checkpoint_mid_transition_continues_bitwise(run, name):
             assert torch.equal(a["params"][n], b["params"][n]), n
 
 
+def test_pitfall_8_flattening_uneven_shards_fails_in_torch(run):
+    """A flat view of an unevenly sharded weight (5 rows over 2 or 3 processes) is what torch refuses;
+    the optimizers above never flatten a DTensor (they step local shards, or gather whole tensors)."""
+    message = _load(run, "flatten.pt")["message"]
+    assert message is not None and "Cannot flatten unevenly sharded tensor" in message
+
+
 def test_nonfinite_on_one_shard_stops_every_process(run):
     world = run[0]
     outcomes = [_load(run, f"nonfinite_{r}.pt") for r in range(world)]

@@ -94,6 +94,19 @@ def run_fsdp(name, rank, out):
         torch.save({"initial": initial, "steps": record}, os.path.join(out, f"fsdp_{name}.pt"))
 
 
+def run_flatten(rank, out):
+    """What a schedule fit that flattens the whole group's DTensors meets with uneven shards (the
+    official code's failure, pitfall 8, reproduced with torch alone): torch refuses the flat view."""
+    model, _ = fsdp_model()
+    try:
+        model[0].weight.detach().reshape(-1)
+        message = None
+    except Exception as exc:   # torch raises RuntimeError or a sharding-propagation error by version
+        message = str(exc)
+    if rank == 0:
+        torch.save({"message": message}, os.path.join(out, "flatten.pt"))
+
+
 # where to save: SoftSignum fits its schedule at step 4 (transition to step 7), SoftMuon at step 3 (to 5)
 CHECKPOINTS = {"softsignum": 5, "softmuon": 3}
 
@@ -179,6 +192,8 @@ def main():
         for name in SCENARIOS:
             if only is None or name in only:
                 run_fsdp(name, rank, out)
+        if only is None or "flatten" in only:
+            run_flatten(rank, out)
         for name in CHECKPOINTS:
             if only is None or "checkpoint" in only:
                 run_checkpoint(name, rank, out)
