@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import sympy
@@ -263,3 +264,14 @@ def test_size_bombs_are_refused_quickly():
         assert kind == "InvalidRegularizerError", (text, kind)
         assert seconds < 1.0, (text, seconds, msg)
         assert "\n" not in msg
+
+
+@pytest.mark.slow
+def test_formula_sympy_cannot_print_quickly_is_refused_in_bounded_time():
+    # found by fuzzing: sympy's numpy printer simplified the Piecewise conditions of this formula for
+    # minutes; the validation caps it at validate._PRINT_SECONDS (10 s) and refuses the formula
+    text = "x**2/2 + (Max(((logcosh(1) / atanh(E)) ** Abs(x)), (((0.3 * 2) + tanh(E)) / (Heaviside(x) + tan(1)))))*x**2/100"
+    t0 = time.monotonic()
+    with pytest.raises(InvalidRegularizerError, match="too complicated to evaluate"):
+        gr.from_expr(text)
+    assert time.monotonic() - t0 < 10 + 20  # the cap, plus the rest of the validation on a loaded machine

@@ -32,12 +32,13 @@ from ..numeric import domain_grid, scan_curvature
 from .lambdify import _drop_dirac, lambdify_numpy
 from .parse import X
 from .pieces import _GiveUp, _pieces
-from .values import _EPS, _exact, _fmt, _fnum, _hp, _real_value, _value_at
+from .values import _EPS, _exact, _fmt, _fnum, _hp, _real_value, _short, _value_at
 from .worker import Clock as _Clock
 from .worker import Timeout as _Timeout
 
 
 _NEG_CURV_DIGITS = 30
+_PRINT_SECONDS = 10.0
 
 
 @dataclass
@@ -99,7 +100,15 @@ def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) ->
     notes: list = []
     dv_s = _drop_dirac(sympy.diff(e, X))
     d2v_s = _drop_dirac(sympy.diff(dv_s, X))
-    v_np, dv_np, d2v_np = lambdify_numpy(e), lambdify_numpy(dv_s), lambdify_numpy(d2v_s)
+    try:
+        # sympy's numpy printer simplifies Piecewise conditions, which can run for minutes (Max of a
+        # Heaviside with trigonometric constants): capped like every other sympy call here
+        v_np, dv_np, d2v_np = clock.run(lambda: (lambdify_numpy(e), lambdify_numpy(dv_s), lambdify_numpy(d2v_s)),
+                                        _PRINT_SECONDS)
+    except _Timeout:
+        raise InvalidRegularizerError(
+            f"v = {_short(shown)} is too complicated to evaluate: turning it and its derivatives into numpy code "
+            f"did not finish within {_PRINT_SECONDS:g} s; write the formula more simply") from None
 
     # -- real and finite inside ------------------------------------------------------------------
     grid = domain_grid(lo, hi)
