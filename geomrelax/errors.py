@@ -21,6 +21,10 @@ class NotConvexError(InvalidRegularizerError):
         self.point = point
         self.curvature = curvature
 
+    def payload(self) -> dict:
+        """The witness as plain data (it travels back from a worker process with the message)."""
+        return {"point": self.point, "curvature": self.curvature}
+
 
 class NotStronglyConvexError(InvalidRegularizerError):
     """v is convex but not strongly convex: usable as a hard LMO, not as a relaxed one."""

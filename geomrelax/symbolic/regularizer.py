@@ -26,7 +26,7 @@ from .derive import _derive_job
 from .lambdify import lambdify_numpy, lambdify_torch
 from .parse import S, X, parse_formula, parse_number
 from .pieces import _GiveUp
-from .validate import _Checked, _validate
+from .validate import _Checked, numpy_functions, validate_job
 from .values import _EPS, _fnum, _short
 from .worker import Clock as _Clock
 from .worker import Timeout as _Timeout
@@ -132,6 +132,36 @@ def _to_sym(value):
     return v
 
 
+VALIDATION_MIN_SECONDS = 10.0  # validation's hard limit is max(this, timeout / 2): it is needed by both routes
+
+
+def validation_seconds(timeout: float) -> float:
+    return max(VALIDATION_MIN_SECONDS, timeout / 2)
+
+
+def _checked(e, lo_s, hi_s, require_strong: bool, seconds: float, shown: str, interval) -> _Checked:
+    """The validation of v, in a worker process killed after ``seconds``: sympy's simplifications can run
+    for minutes in C code that no signal interrupts, so only a process boundary makes the limit hard.
+    Refusals come back as the same geomrelax errors; anything else sympy raises is a refusal too."""
+    from .. import errors
+
+    try:
+        chk = run_in_worker(validate_job, (e, lo_s, hi_s, require_strong, seconds, shown), seconds)
+    except _Timeout:
+        raise InvalidRegularizerError(
+            f"v = {_short(shown)} could not be checked within {seconds:g} s (sympy did not finish); write the "
+            "formula more simply, or raise the timeout") from None
+    except WorkerError as err:
+        cls = getattr(errors, err.kind, None)
+        if isinstance(cls, type) and issubclass(cls, GeomrelaxError):
+            raise (cls(err.message, **err.payload) if isinstance(err.payload, dict) else cls(err.message)) from None
+        raise InvalidRegularizerError(
+            f"v = {_short(shown)} cannot be checked on [{interval.lo}, {interval.hi}]: {err.kind}: "
+            f"{_short((err.message.splitlines() or [''])[0])}") from None
+    _, _, chk.v, chk.dv, chk.d2v = numpy_functions(e, _Clock(seconds), shown)
+    return chk
+
+
 def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_strong: bool = True,
               route: str = "auto", timeout: float = 20.0) -> ExprRegularizer:
     """The separable regularizer V(x) = sum_i v(x_i) for a formula v(x) on the interval ``domain``.
@@ -158,7 +188,9 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
     timeout : float
         Seconds for the symbolic derivation, a hard limit: it runs in a worker process that is killed
         when the time is up (then the numeric route is used, or with route='symbolic' an
-        InvalidRegularizerError is raised). The validation has its own short limits per sympy call.
+        InvalidRegularizerError is raised). The validation (convexity, continuity, mu), which both routes
+        need, runs in a worker process too, killed after max(10, timeout/2) s: a formula sympy cannot
+        check in that time is refused. So from_expr returns within about 1.5 timeout + 10 s.
 
     Raises only GeomrelaxError subclasses for a bad formula: InvalidRegularizerError (not in the
     whitelist, unparsable, other symbols, a jump, v(0) != 0, 0 not the minimiser, v complex or infinite
@@ -179,14 +211,7 @@ def from_expr(expr, domain=(-1.0, 1.0), name: Optional[str] = None, require_stro
     lo_s, hi_s = _to_sym(lo_raw), _to_sym(hi_raw)
     interval = Interval(_fnum(lo_s), _fnum(hi_s))  # refuses an empty domain or one without 0
 
-    try:
-        chk = _validate(e, lo_s, hi_s, require_strong, _Clock(max(10.0, timeout / 2)), shown)
-    except GeomrelaxError:
-        raise
-    except (_Timeout, Exception) as err:  # sympy, mpmath or numpy failing on an odd formula: a refusal
-        raise InvalidRegularizerError(
-            f"v = {_short(shown)} cannot be checked on [{interval.lo}, {interval.hi}]: {type(err).__name__}: "
-            f"{_short(str(err).splitlines()[0] if str(err) else '')}") from None
+    chk = _checked(e, lo_s, hi_s, require_strong, validation_seconds(timeout), shown, interval)
 
     def torch_fns():
         return (lambdify_torch(e), lambdify_torch(sympy.diff(e, X)), lambdify_torch(sympy.diff(e, X, 2)))

@@ -94,21 +94,35 @@ def _one_sided(pieces, dv_s, dv_np, point: float, side: str, clock: _Clock) -> f
     return float(dv_np(np.array([point + (h if side == "+" else -h)]))[0])
 
 
-def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) -> _Checked:
-    lo, hi = _fnum(lo_s), _fnum(hi_s)
-    where = f"[{_fmt(lo)}, {_fmt(hi)}]"
-    notes: list = []
+def numpy_functions(e, clock: _Clock, shown: str):
+    """v, v', v'' of the formula ``e`` as numpy functions (Dirac deltas of kinks dropped)."""
     dv_s = _drop_dirac(sympy.diff(e, X))
     d2v_s = _drop_dirac(sympy.diff(dv_s, X))
     try:
         # sympy's numpy printer simplifies Piecewise conditions, which can run for minutes (Max of a
         # Heaviside with trigonometric constants): capped like every other sympy call here
-        v_np, dv_np, d2v_np = clock.run(lambda: (lambdify_numpy(e), lambdify_numpy(dv_s), lambdify_numpy(d2v_s)),
-                                        _PRINT_SECONDS)
+        fns = clock.run(lambda: (lambdify_numpy(e), lambdify_numpy(dv_s), lambdify_numpy(d2v_s)), _PRINT_SECONDS)
     except _Timeout:
         raise InvalidRegularizerError(
             f"v = {_short(shown)} is too complicated to evaluate: turning it and its derivatives into numpy code "
             f"did not finish within {_PRINT_SECONDS:g} s; write the formula more simply") from None
+    return (dv_s, d2v_s, *fns)
+
+
+def validate_job(e, lo_s, hi_s, require_strong: bool, seconds: float, shown: str) -> _Checked:
+    """_validate in a worker process: the same checks, returned without the numpy functions (which do
+    not travel between processes); the caller rebuilds them with ``numpy_functions``."""
+    from dataclasses import replace
+
+    chk = _validate(e, lo_s, hi_s, require_strong, _Clock(seconds), shown)
+    return replace(chk, v=None, dv=None, d2v=None)
+
+
+def _validate(e, lo_s, hi_s, require_strong: bool, clock: _Clock, shown: str) -> _Checked:
+    lo, hi = _fnum(lo_s), _fnum(hi_s)
+    where = f"[{_fmt(lo)}, {_fmt(hi)}]"
+    notes: list = []
+    dv_s, d2v_s, v_np, dv_np, d2v_np = numpy_functions(e, clock, shown)
 
     # -- real and finite inside ------------------------------------------------------------------
     grid = domain_grid(lo, hi)
