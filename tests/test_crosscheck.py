@@ -40,7 +40,7 @@ def _assert_agrees(r: CrossCheckResult):
 
 
 def _assert_value_identity(r: CrossCheckResult, V, m, tau):
-    # theory.md: min_d <m, d> + V(d)/tau = -V*(-tau m)/tau; the solver certifies L <= min <= U, and
+    # docs/theory.md: min_d <m, d> + V(d)/tau = -V*(-tau m)/tau; the solver certifies L <= min <= U, and
     # floor = eps - (U - L) is the float64 rounding allowance crosscheck derived
     floor = r.suboptimality - (r.objective_cvxpy - r.lower_bound)
     val = float(gr.relaxed_lmo_value(V, m, tau))
@@ -85,7 +85,7 @@ def test_spectral_lifts_agree_30x20(name):
     _assert_agrees(r)
     _assert_value_identity(r, gr.spectral(name), M, 3.0)
     if name == "algebraic":
-        # theory.md's SVD-free form: grad F*(-tau M) = -M (M^T M + tau^-2 I)^(-1/2) = smoothed_polar(-M, tau)
+        # docs/theory.md's SVD-free form: grad F*(-tau M) = -M (M^T M + tau^-2 I)^(-1/2) = smoothed_polar(-M, tau)
         assert np.linalg.norm(r.d_cvxpy - gr.smoothed_polar(-M, 3.0)) <= r.tolerance
 
 

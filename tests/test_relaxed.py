@@ -84,7 +84,7 @@ def test_parity_spectral_regularizers(base):
 
 
 def test_spectral_algebraic_is_the_closed_form_smoothed_polar():
-    """Independent check: d = -M (M^T M + tau^-2 I)^(-1/2) (theory.md section 2) on one step, momentum 0."""
+    """Independent check: d = -M (M^T M + tau^-2 I)^(-1/2) (docs/theory.md section 2) on one step, momentum 0."""
     tau, lr = 2.0, 0.1
     theta = torch.nn.Parameter(torch.zeros(5, 3, dtype=torch.float64))
     opt = Relaxed([theta], regularizer=gr.spectral("algebraic"), tau=tau, lr=lr, momentum=0.0)

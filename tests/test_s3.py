@@ -87,7 +87,7 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0, 8.0])
 @pytest.mark.parametrize("case", list(ADVERSARIAL))
 def test_claim_bounded_update_float64(case, p):
-    """|n_t/b_t| <= 1 (theory.md section 3 / 5.8), and the sharper Hoelder bound W_t^(1-1/p)."""
+    """|n_t/b_t| <= 1 (docs/theory.md section 3 / 5.8), and the sharper Hoelder bound W_t^(1-1/p)."""
     rng = np.random.default_rng(1)
     T, beta = 800, 0.95
     seq = ADVERSARIAL[case](rng, T)

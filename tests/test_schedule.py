@@ -1,4 +1,4 @@
-"""Tests of the quantile temperature schedule (geomrelax/schedule.py, theory.md section 3)."""
+"""Tests of the quantile temperature schedule (geomrelax/schedule.py, docs/theory.md section 3)."""
 
 import math
 import subprocess
@@ -62,7 +62,7 @@ def test_psi_inverse_values():
         y = 1.0 - eps   # at these eps 1 - eps is exact enough that math.atanh agrees to ~eps64/eps
         assert psi_inverse(eps, "tanh") == pytest.approx(math.atanh(y), rel=1e-15 / eps)
         assert psi_inverse(eps, "algebraic") == pytest.approx(y / math.sqrt(1 - y * y), rel=1e-15 / eps)
-    # the numbers quoted in theory.md section 3
+    # the numbers quoted in docs/theory.md section 3
     assert psi_inverse(1e-4, "tanh") == pytest.approx(4.952, abs=5e-4)
     assert psi_inverse(1e-4, "algebraic") == pytest.approx(70.71, abs=5e-3)
     assert math.tanh(psi_inverse(1e-4, "tanh")) == pytest.approx(1 - 1e-4, abs=1e-15)
