@@ -2,7 +2,8 @@
 
     python -m benchmarks.bench_optim [--numel 10000000] [--tensors 50] [--reps 15] [--threads 1] [--no-fused]
 
-The floor is the time to move 5 words per parameter (read theta, g, b; write theta, b) at the
+"default" is the path a user gets without options (on CPU the chunked in-place kernel of
+geomrelax.optim.kernels). The floor is the time to move 5 words per parameter (read theta, g, b; write theta, b) at the
 bandwidth of a large tensor copy_ measured in the same run. Absolute times depend on the machine
 and its load; compare the ratios of one run. The "check" row is the non-finite check alone (one
 fused reduction per group over the gradients: 1 word per parameter).
@@ -86,7 +87,7 @@ def bench(numel=10_000_000, tensors=50, reps=15, fused=True):
     probe = SoftSignum(params)
     work = probe._collect()
     rows.append(("non-finite check alone (1 word/param)", timed(lambda: probe._check_gradients(work), reps), None))
-    impls = [("eager", {}), ("foreach", {"foreach": True})] + ([("fused", {"fused": True})] if fused else [])
+    impls = [("default", {}), ("foreach", {"foreach": True})] + ([("fused", {"fused": True})] if fused else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, kw in impls:
@@ -98,7 +99,7 @@ def bench(numel=10_000_000, tensors=50, reps=15, fused=True):
                 SoftSignum(params, momentum=0.9, sign_iters=1, transition_iters=10**6, tmax=None, **kw),
                 steps_before=2)
         reset()
-        run("Signum, eager", Signum(params, momentum=0.9))
+        run("Signum, default", Signum(params, momentum=0.9))
         for foreach in (False, True):
             reset()
             run(f"S3, {'foreach' if foreach else 'eager'}", S3(params, foreach=foreach))

@@ -35,10 +35,27 @@ which tends to the polar factor as tau -> inf and to tau u as tau -> 0. Three wa
   cannot resolve much less anyway, since the Gram matrix carries an absolute rounding error of
   about u_32 lambda_max, i.e. sigma / sigma_max ~ sqrt(u_32) = 2.4e-4. The scale c is
   ||A^2||_F^{1/2} (an upper bound of lambda_max within a factor m^{1/4}, and A^2 is needed by the
-  first step anyway). Cost: 4 m^2 n + 23 m^3 multiply-adds (7 steps) against NS5's
-  10 m^2 n + 5 m^3, i.e. 1.8x NS5 for a square matrix, 0.87x for a 4:1 one. Measured against the
-  float64 SVD on matrices whose singular values span three decades, tau from 10 to 1e9: at most
-  2.6e-3 relative error on any singular direction, 4e-4 in Frobenius norm.
+  first step anyway).
+
+  Two forms, one design. When tau is large against the spectrum (shift / c <= E floor^2, i.e. tau
+  sigma_max >~ 2e5), the shift moves f by at most E / 2 above the floor, the target is the polar
+  factor, and the quintics act on X itself as NS5 does: 7 (2 m^2 n + m^3) multiply-adds, 1.4x NS5
+  on every shape; in float32 this form is the more accurate one (error = E on three decades). Otherwise
+  the Gram form above: 4 m^2 n + 23 m^3 (1.8x NS5 square, 0.87x at 4:1). When the shift alone lifts
+  the spectrum (shift / c >= floor^2, small tau), fewer steps designed on [sqrt(shift / c), 1] reach the
+  same E (``minimax_plan``): 3-5 steps at tau sigma_max ~ 10-100.
+  Accuracy (float32, against the float64 SVD, singular values spanning three decades below
+  sigma_max, tau from 10 to 1e9): at most ``MINIMAX_ERROR_BOUND`` = 1e-2 relative error on every
+  singular direction, the bound the tests assert. Measured: 2e-4 .. 1.2e-3 on 128-512 matrices; the
+  worst cases are small Gram-form matrices (float32 rounding of the Gram matrix): 7.7e-3 worst over
+  ~10,000 random 4x6 .. 128x32 inputs, 6.4e-3 found by an adversarial search on 6x4 inputs (tau =
+  1077, singular values [0.69, 0.59, 0.29, 0.025]). An earlier version of this text claimed 2.6e-3
+  everywhere: that held for 128-512 matrices only (a 6x4 input with tau = 124 gave 4.6e-3). Below sigma_max * floor the relative error can reach 1 (those
+  directions are shrunk, never enlarged or NaN).
+
+  bfloat16: the map runs in any dtype, but bfloat16 cannot meet 1e-2 on three decades: rounding u to
+  bfloat16 alone perturbs a direction of singular value 1e-3 sigma_max by ~2^-9 ||u||_2 / 1e-3, of
+  order 1, whatever the iteration (Table 2 of benchmarks/bench_softmuon.py shows it).
 
 Dtypes: NS5 runs in bfloat16 on CUDA and float32 elsewhere: on CPUs without bfloat16 units a
 bfloat16 NS5 is very slow (about 23 s for 1024 x 1024 against 0.3 s in float32), and float32 gives
@@ -64,13 +81,14 @@ from ..lmo import check_tau
 from ..updates import NS5_COEFFICIENTS, NS5_EPS
 MINIMAX_STEPS = 7
 MINIMAX_FLOOR = 3e-4
+MINIMAX_ERROR_BOUND = 1e-2  # float32, three decades, tau in [10, 1e9]: see the module docstring
 OFFICIAL_STEPS = 5
 _Z_STEPS = 1  # leading minimax steps taken on [u, tau^-1 P] rather than on the Gram matrix
 METHODS = ("minimax", "exact", "official")
 
 __all__ = [
-    "METHODS", "MINIMAX_FLOOR", "MINIMAX_STEPS", "NS5_COEFFICIENTS", "default_dtype", "map_errors",
-    "minimax_coefficients", "minimax_gain", "newton_schulz5", "official_step_gain", "smoothed_polar",
+    "METHODS", "MINIMAX_ERROR_BOUND", "MINIMAX_FLOOR", "MINIMAX_STEPS", "NS5_COEFFICIENTS", "default_dtype", "map_errors",
+    "minimax_coefficients", "minimax_gain", "minimax_plan", "newton_schulz5", "official_step_gain", "smoothed_polar",
     "smoothed_polar_exact", "smoothed_polar_minimax", "smoothed_polar_official",
 ]
 
@@ -249,11 +267,13 @@ def _minimax_design(floor: float, steps: int):
     coeffs, errors = [], []
     lo = floor
     for k in range(steps):
-        if 1.0 - lo < 1e-6:
+        try:
+            if 1.0 - lo < 1e-6:
+                raise GeomrelaxError("interval too close to [1, 1] for the Remez solve")
+            a, b, c, E = _remez_odd_quintic(lo)
+        except GeomrelaxError:  # near 1 the exchange stalls (seen at lo = 0.998): Newton's quintic is then ample
             a, b, c = _NEWTON_QUINTIC
             E = 1.0 - float(lo * (a + b * lo ** 2 + c * lo ** 4))
-        else:
-            a, b, c, E = _remez_odd_quintic(lo)
         if k < steps - 1:
             # rescale so that [lo, 1] lands in [(1-E)/(1+E), 1]: the next design interval ends at 1
             a, b, c = a / (1 + E), b / (1 + E), c / (1 + E)
@@ -275,10 +295,31 @@ def minimax_coefficients(floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEP
     return _minimax_design(floor, _check_steps(steps))
 
 
-def minimax_gain(x, floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEPS):
-    """phi(x): the composed odd quintics, in float64. The minimax map multiplies f(sigma) by phi(x),
-    x = sqrt((sigma^2 + tau^-2) / c)."""
-    coeffs, _ = minimax_coefficients(floor, steps)
+_FLOOR_GRID = 2.0 ** 0.25  # lower ends above the floor are snapped down to this grid, so designs are cached
+
+
+def minimax_plan(floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEPS, xmin: float = 0.0):
+    """The coefficients the minimax map uses when every x = sqrt(g) (g an eigenvalue of G_0) is >= xmin.
+
+    The shift alone gives g >= tau^-2 / c, so for small tau the spectrum starts far above ``floor``:
+    then the fewest greedy steps designed on [lo, 1] whose error is at most E(floor, steps) are
+    used, lo = xmin snapped down to floor * 2^(k/4) (k >= 0). Otherwise the (floor, steps) design.
+    """
+    coeffs, E = minimax_coefficients(floor, steps)
+    if not xmin >= floor * _FLOOR_GRID:
+        return coeffs
+    lo = min(floor * _FLOOR_GRID ** math.floor(math.log(xmin / floor, _FLOOR_GRID)), 0.5)
+    for s in range(1, steps):
+        c, e = minimax_coefficients(lo, s)
+        if e <= E:
+            return c
+    return coeffs
+
+
+def minimax_gain(x, floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEPS, xmin: float = 0.0):
+    """phi(x): the composed odd quintics of :func:`minimax_plan`, in float64. The minimax map
+    multiplies f(sigma) by phi(x), x = sqrt((sigma^2 + tau^-2) / c)."""
+    coeffs = minimax_plan(floor, steps, xmin)
     x = np.asarray(x, dtype=np.float64)
     for a, b, c in coeffs:
         x2 = x * x
@@ -286,37 +327,9 @@ def minimax_gain(x, floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEPS):
     return x
 
 
-def smoothed_polar_minimax(G, tau, *, steps: int = MINIMAX_STEPS, floor: float = MINIMAX_FLOOR,
-                           dtype=torch.float32) -> torch.Tensor:
-    """The smoothed polar map by the greedy minimax quintic iteration on the shifted Gram matrix.
-
-    See the module docstring: the result is U diag(f(sigma) phi(sqrt((sigma^2 + tau^-2)/c))) W^T
-    (up to float rounding) with |phi - 1| <= E on [floor, 1].
-    """
-    G = _check_matrix(G)
-    tau = check_tau(tau)
-    steps = _check_steps(steps)
-    dtype = _check_dtype(dtype)
-    coeffs, _ = minimax_coefficients(floor, steps)
-    X = G.to(dtype)
-    transposed = X.size(-2) > X.size(-1)
-    if transposed:
-        X = X.mT
-    batch, (m, n) = X.shape[:-2], X.shape[-2:]
-    X = X.reshape(-1, m, n)
-    # Scale by the largest entry: the Gram matrix then cannot overflow, and the shift becomes
-    # (1 / (tau s0))^2, computed in float64 so that no intermediate over- or underflows.
-    s0 = X.abs().amax(dim=(-2, -1), keepdim=True)
-    s0 = torch.where(s0 > 0, s0, torch.ones_like(s0))
-    Xn = X / s0
-    A = Xn @ Xn.mT
-    A2 = A @ A
-    s0d = s0.to(torch.float64)
-    shift = torch.zeros_like(s0d) if math.isinf(tau) else (1.0 / (tau * s0d)) ** 2
-    # tau s0 < 1e-150 would overflow: the result, tau u, is 0 in float32 anyway, and a capped shift gives 0
-    shift = shift.clamp(max=1e300)
-    scale = torch.linalg.matrix_norm(A2, keepdim=True, dtype=torch.float64).sqrt() + shift
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # X = 0 and tau = inf: the result is 0 anyway
+def _gram_iteration(Xn, A, A2, shift, scale, coeffs, dtype):
+    """The greedy quintics on the shifted Gram matrix (the smaller side): returns P_K Xn / sqrt(scale)."""
+    steps = len(coeffs)
     w = (shift / scale).to(dtype)
     inv = (1.0 / scale).to(dtype)
     # G0 = (A + shift I) / scale; R_0 = a I + b G0 + c G0^2 expanded in A and A^2 (no extra product)
@@ -345,7 +358,71 @@ def smoothed_polar_minimax(G, tau, *, steps: int = MINIMAX_STEPS, floor: float =
         a, b, c = coeffs[k]
         R = _eye_add_(torch.baddbmm(G, G, G, beta=b, alpha=c), a)
         P = R @ P
-    out = (P * scale.rsqrt().to(dtype)) @ Xn
+    return (P * scale.rsqrt().to(dtype)) @ Xn
+
+
+def _polar_iteration(X, A, A2, coeffs):
+    """X <- a X + (b A + c A^2) X with A = X X^T, one step per quintic (A, A^2 of the first step given)."""
+    for k, (a, b, c) in enumerate(coeffs):
+        if k == 0:
+            B = A2 * c + A * b
+        else:
+            A = X @ X.mT
+            B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+        X = torch.baddbmm(X, B, X, beta=a)
+    return X
+
+
+def _polar_form(ratio: float, floor: float, steps: int) -> bool:
+    """True when the map iterates on X itself rather than on the shifted Gram matrix; ratio = max shift / scale.
+
+    The shift then moves f by at most ratio / (2 floor^2) <= E / 2 on every direction above the floor,
+    so the polar factor itself is the target: the quintics act on X as Muon's NS5 does (2 m^2 n + m^3
+    a step, 1.4x NS5 for 7 steps on any shape), and in float32 they are more accurate than the Gram
+    form (measured worst 2.1e-4 = E on three decades against up to 1.3e-2 for the Gram form on small
+    tall matrices).
+    """
+    return ratio <= minimax_coefficients(floor, steps)[1] * floor ** 2
+
+
+def smoothed_polar_minimax(G, tau, *, steps: int = MINIMAX_STEPS, floor: float = MINIMAX_FLOOR,
+                           dtype=torch.float32) -> torch.Tensor:
+    """The smoothed polar map by the greedy minimax quintic iteration on the shifted Gram matrix.
+
+    See the module docstring: the result is U diag(f(sigma) phi(sqrt((sigma^2 + tau^-2)/c))) W^T
+    (up to float rounding) with |phi - 1| <= E on [floor, 1].
+    """
+    G = _check_matrix(G)
+    tau = check_tau(tau)
+    steps = _check_steps(steps)
+    dtype = _check_dtype(dtype)
+    minimax_coefficients(floor, steps)  # checks floor
+    X = G.to(dtype)
+    transposed = X.size(-2) > X.size(-1)
+    if transposed:
+        X = X.mT
+    batch, (m, n) = X.shape[:-2], X.shape[-2:]
+    X = X.reshape(-1, m, n)
+    # Scale by the largest entry: the Gram matrix then cannot overflow, and the shift becomes
+    # (1 / (tau s0))^2, computed in float64 so that no intermediate over- or underflows.
+    s0 = X.abs().amax(dim=(-2, -1), keepdim=True)
+    s0 = torch.where(s0 > 0, s0, torch.ones_like(s0))
+    Xn = X / s0
+    A = Xn @ Xn.mT
+    A2 = A @ A
+    s0d = s0.to(torch.float64)
+    shift = torch.zeros_like(s0d) if math.isinf(tau) else (1.0 / (tau * s0d)) ** 2
+    # tau s0 < 1e-150 would overflow: the result, tau u, is 0 in float32 anyway, and a capped shift gives 0
+    shift = shift.clamp(max=1e300)
+    scale = torch.linalg.matrix_norm(A2, keepdim=True, dtype=torch.float64).sqrt() + shift
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # X = 0 and tau = inf: the result is 0 anyway
+    # every eigenvalue of G0 is >= shift / scale: for small tau fewer steps reach the same design error
+    coeffs = minimax_plan(floor, steps, math.sqrt(float((shift / scale).min())))
+    inv = (1.0 / scale).to(dtype)
+    if _polar_form(float((shift / scale).max()), floor, steps):
+        out = _polar_iteration(Xn * inv.sqrt(), A * inv, A2 * (inv * inv), coeffs)
+    else:
+        out = _gram_iteration(Xn, A, A2, shift, scale, coeffs, dtype)
     out = out.reshape(*batch, m, n)
     return out.mT if transposed else out
 
