@@ -54,7 +54,8 @@ def bench(numel, tensors, reps, official=None):
 
     rows = {}
     for kw in ({"foreach": True}, {"foreach": False}, {"fused": True}):
-        rows["AdamW " + ", ".join(f"{k}={v}" for k, v in kw.items())] = time_opt(lambda: torch.optim.AdamW(params, lr=1e-3, **kw), 0)
+        label = "AdamW " + ", ".join(f"{k}={v}" for k, v in kw.items())
+        rows[label] = time_opt(lambda: torch.optim.AdamW(params, lr=1e-3, **kw), 0)
     adamw = min(rows.values())
     impls = [("ours, default", SoftSignum, {"tmax": None}), ("ours, foreach=True", SoftSignum,
                                                               {"tmax": None, "foreach": True})]

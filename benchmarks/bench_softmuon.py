@@ -5,7 +5,8 @@
 Table 1: the wall time of one optimizer step on a float32 parameter (the fastest of ``repeats``
 interleaved runs after one warm-up; the SVD case runs once), in ratios to torch.optim.Muon and to
 our NS5 in the same dtype, measured in the same run (absolute times on a shared machine are noise;
-the ratios are what to read). Table 1b: the multiply-adds of each map, counted (no noise; the minimax map takes fewer steps when the shift
+the ratios are what to read). Table 1b: the multiply-adds of each map, counted (no noise; the minimax
+map takes fewer steps when the shift
 tau^-2 alone lifts the spectrum above its floor, i.e. for small tau relative to the matrix's scale). Table 2: the
 relative error of each smoothed polar map against the float64 formula on a matrix U diag(s) W^T
 whose singular values s span three decades (1e-3 .. 1), for tau from 10 to 1e9: Frobenius
@@ -98,10 +99,13 @@ def flop_table(shapes):
 
     rows = []
     for shape in shapes:
+        # sigma_max ~ 1 (sqrt(rows) + sqrt(cols) for standard normal entries), so tau reads as tau sigma_max
         G = torch.randn(*shape, generator=torch.Generator().manual_seed(2))
+        G = G / (math.sqrt(shape[0]) + math.sqrt(shape[1]))
         counts = {}
         for name, fn in [("NS5", lambda: sm.newton_schulz5(G)),
-                         ("minimax, tau=1e9 (7 steps)", lambda: sm.smoothed_polar_minimax(G, 1e9)),
+                         ("minimax, tau=1e9 (polar form)", lambda: sm.smoothed_polar_minimax(G, 1e9)),
+                         ("minimax, tau=1e4 (Gram form)", lambda: sm.smoothed_polar_minimax(G, 1e4)),
                          ("minimax, tau=100", lambda: sm.smoothed_polar_minimax(G, 100.0)),
                          ("minimax, tau=10", lambda: sm.smoothed_polar_minimax(G, 10.0)),
                          ("official, 5 steps", lambda: sm.smoothed_polar_official(G, 100.0))]:
@@ -121,7 +125,6 @@ def map_table(shape, taus):
         ("official bf16, 20 steps", lambda tau: sm.smoothed_polar_official(X32, tau, steps=20)),
         ("official float32, 20 steps", lambda tau: sm.smoothed_polar_official(X32, tau, steps=20, dtype=torch.float32)),
         ("minimax float32", lambda tau: sm.smoothed_polar_minimax(X32, tau)),
-        ("minimax bfloat16", lambda tau: sm.smoothed_polar_minimax(X32, tau, dtype=torch.bfloat16)),
         ("exact, SVD float32", lambda tau: sm.smoothed_polar_exact(X32, tau, dtype=torch.float32)),
     ]
     rows = []

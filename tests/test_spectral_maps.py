@@ -334,3 +334,10 @@ def test_bad_input_is_refused_with_the_value():
         sm.newton_schulz5(G, coefficients=(1.0, 2.0))
     with pytest.raises(GeomrelaxError, match="float16|dtype"):
         sm.newton_schulz5(G, dtype=torch.int32)
+
+
+def test_minimax_refuses_half_precision():
+    G = spectrum_matrix(8, 6, seed=19, dtype=torch.float32)
+    for dtype in (torch.bfloat16, torch.float16):
+        with pytest.raises(GeomrelaxError, match="needs float32 or float64"):
+            sm.smoothed_polar_minimax(G, 100.0, dtype=dtype)

@@ -3,7 +3,8 @@
 The eager reference (:mod:`geomrelax.updates`, out of place) runs each formula over whole tensors:
 every intermediate (beta b, u, sign(u), lr sign(u), ...) is a fresh tensor written to and read
 back from memory, about 3x the traffic of the update itself. Here each flat tensor is cut into
-chunks of :func:`chunk_numel` entries that stay in cache between the operations, and the same formulas run on the chunk views in place, into one scratch buffer reused for every chunk:
+chunks of :func:`chunk_numel` entries that stay in cache between the operations, and the same
+formulas run on the chunk views in place, into one scratch buffer reused for every chunk:
 
     b  <- beta b;  b <- b + (1 - dampening) g        (b_1 = g_1: the buffer starts as a copy of g)
     u   = g + beta b (nesterov, into the scratch)  or  b

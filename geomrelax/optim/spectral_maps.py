@@ -50,12 +50,13 @@ which tends to the polar factor as tau -> inf and to tau u as tau -> 0. Three wa
   worst cases are small Gram-form matrices (float32 rounding of the Gram matrix): 7.7e-3 worst over
   ~10,000 random 4x6 .. 128x32 inputs, 6.4e-3 found by an adversarial search on 6x4 inputs (tau =
   1077, singular values [0.69, 0.59, 0.29, 0.025]). An earlier version of this text claimed 2.6e-3
-  everywhere: that held for 128-512 matrices only (a 6x4 input with tau = 124 gave 4.6e-3). Below sigma_max * floor the relative error can reach 1 (those
+  everywhere: that held for 128-512 matrices only (a 6x4 input with tau = 124 gave 4.6e-3).
+  Below sigma_max * floor the relative error can reach 1 (those
   directions are shrunk, never enlarged or NaN).
 
-  bfloat16: the map runs in any dtype, but bfloat16 cannot meet 1e-2 on three decades: rounding u to
-  bfloat16 alone perturbs a direction of singular value 1e-3 sigma_max by ~2^-9 ||u||_2 / 1e-3, of
-  order 1, whatever the iteration (Table 2 of benchmarks/bench_softmuon.py shows it).
+  bfloat16 / float16 are refused: rounding u to bfloat16 alone perturbs a direction of singular value
+  1e-3 sigma_max by ~2^-9 ||u||_2 / 1e-3, of order 1, whatever the iteration, and the Gram form then
+  went NaN from tau = 1e3 on (measured on 512 x 512, 0.6 relative error below).
 
 Dtypes: NS5 runs in bfloat16 on CUDA and float32 elsewhere: on CPUs without bfloat16 units a
 bfloat16 NS5 is very slow (about 23 s for 1024 x 1024 against 0.3 s in float32), and float32 gives
@@ -396,6 +397,11 @@ def smoothed_polar_minimax(G, tau, *, steps: int = MINIMAX_STEPS, floor: float =
     tau = check_tau(tau)
     steps = _check_steps(steps)
     dtype = _check_dtype(dtype)
+    if torch.finfo(dtype).eps > torch.finfo(torch.float32).eps:
+        # measured: NaN in bfloat16 from tau = 1e3 on (rounding pushes eigenvalues past the quintics'
+        # stable range) and 0.6 relative error below; see the module docstring
+        raise GeomrelaxError(f"the minimax map needs float32 or float64, got {dtype}: a half-precision Gram "
+                             "iteration cannot resolve three decades of singular values")
     minimax_coefficients(floor, steps)  # checks floor
     X = G.to(dtype)
     transposed = X.size(-2) > X.size(-1)
