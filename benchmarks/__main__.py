@@ -1,13 +1,14 @@
 """Run every benchmark in turn and print their tables: python -m benchmarks [NAME ...].
 
-NAME is one of core, schedule, optim, softmuon, sweep (default: all). Each prints ratios measured in
+NAME is one of core, schedule, optim, softmuon, sweep, official (default: all; official compares with the
+official code only when run directly with --official PATH). Each prints ratios measured in
 one run; absolute times on shared machines are noise.
 """
 
 import importlib
 import sys
 
-ALL = ("core", "schedule", "optim", "softmuon", "sweep")
+ALL = ("core", "schedule", "optim", "softmuon", "sweep", "official")
 
 
 def main(argv=None):
