@@ -82,7 +82,7 @@ def test_domain_accepts_negative_and_infinite_ends(monkeypatch, capsys):
         seen["domain"] = domain
         return gr.regularizer("box_quadratic")
 
-    monkeypatch.setattr(gr, "from_expr", fake_from_expr)
+    monkeypatch.setattr("geomrelax.symbolic.from_expr", fake_from_expr)
     assert main(["verify", "x**2/2", "--domain", "-inf", "-1e-3", *QUICK]) == 0
     assert seen["domain"] == (-np.inf, -1e-3)
 

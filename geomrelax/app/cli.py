@@ -147,40 +147,13 @@ def _protect_negative(argv: list, parser: argparse.ArgumentParser) -> list:
     return out
 
 
-def _resolve_input(args):
-    """The regularizer that ``verify`` checks, built from the user's text; any failure is bad input."""
-    from ..regularizers import BUILTIN_NAMES, as_regularizer
-
-    text = args.regularizer.strip()
-    if text in BUILTIN_NAMES:
-        if args.domain:
-            raise InputError(f"--domain only applies to an expression; the built-in {text!r} has its own domain")
-        return text
-    if text.isidentifier() and text != "x":  # a misspelt name, not a formula in x
-        as_regularizer(text)  # raises the "unknown regularizer ... built-ins are ..." error
-    from .. import from_expr
-
-    domain = tuple(args.domain) if args.domain else (-1.0, 1.0)
-    try:
-        return from_expr(text, domain=domain, require_strong=not args.allow_weak, route=args.route,
-                         timeout=args.timeout)
-    except (GeomrelaxError, ValueError, OSError):
-        raise
-    except Exception as exc:  # anything else a formula provokes is still the input's fault, not a check failure
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise InputError(f"cannot use the expression {text!r}: {type(exc).__name__}: {first}") from None
-
-
-class InputError(GeomrelaxError):
-    """The command line's input cannot be used (exit status 2)."""
-
-
 def _cmd_verify(args) -> int:
     from ..verify import verify
 
-    rep = verify(_resolve_input(args), spectral=args.spectral,
+    rep = verify(args.regularizer.strip(), tuple(args.domain) if args.domain else None, spectral=args.spectral,
                  seed=args.seed, n_points=args.n_points, crosscheck=not args.no_crosscheck,
-                 search=not args.no_search, require_strong=not args.allow_weak)
+                 search=not args.no_search, require_strong=not args.allow_weak, route=args.route,
+                 timeout=args.timeout)
     print(rep.format())
     if args.json:
         text = json.dumps(rep.to_dict(), indent=1, allow_nan=False)

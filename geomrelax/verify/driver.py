@@ -22,20 +22,22 @@ from .runner import _run
 
 
 def verify(V, domain=None, *, spectral: bool = False, seed: int = 0, n_points: int = 64,
-           crosscheck: bool = True, search: bool = True, require_strong: bool = True) -> VerifyReport:
+           crosscheck: bool = True, search: bool = True, require_strong: bool = True, route: str = "auto",
+           timeout: float = 20.0) -> VerifyReport:
     """Run the identity checks (listed in geomrelax.verify) on V and return a VerifyReport.
 
     V is a Regularizer, a built-in name, or an expression in x (sent to geomrelax.from_expr with
     ``domain``). ``spectral=True`` checks the spectral lift F(X) = sum v(sigma_i(X)) (on 3x2 matrices)
     and adds the Lewis checks. ``n_points`` random points per check (plus boundary, kink and searched
     points when ``search``); ``seed`` fixes all of them. ``crosscheck=False`` skips the cvxpy solves.
-    ``require_strong=False`` accepts an expression that is convex but not strongly convex (mu = 0).
+    ``require_strong=False`` accepts an expression that is convex but not strongly convex (mu = 0);
+    ``route`` and ``timeout`` are from_expr's (how grad v* of an expression is computed, and its time limit).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise GeomrelaxError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 8:
         raise GeomrelaxError(f"n_points must be an integer >= 8, got {n_points!r}")
-    R = resolve(V, domain, spectral, require_strong)
+    R = resolve(V, domain, spectral, require_strong, route, timeout)
     t0 = time.perf_counter()
     config = {"regularizer": R.name, "input": V if isinstance(V, str) else R.name,
               "domain": None if domain is None else [float(d) for d in domain], "spectral": bool(spectral),

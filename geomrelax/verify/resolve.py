@@ -9,11 +9,13 @@ from ..regularizers import BUILTIN_NAMES, Regularizer, as_regularizer
 from ..spectral import Spectral
 
 
-def resolve(V, domain=None, spectral: bool = False, require_strong: bool = True) -> Regularizer:
+def resolve(V, domain=None, spectral: bool = False, require_strong: bool = True, route: str = "auto",
+            timeout: float = 20.0) -> Regularizer:
     """The Regularizer that ``verify`` checks: a Regularizer or a built-in name (as_regularizer), or an
-    expression in x (from_expr, with ``domain``); ``spectral=True`` lifts it to matrices."""
+    expression in x (from_expr, with ``domain``, ``route`` and ``timeout``); ``spectral=True`` lifts it to
+    matrices."""
     if isinstance(V, str) and V not in BUILTIN_NAMES:
-        R = _from_formula(V, domain, require_strong)
+        R = _from_formula(V, domain, require_strong, route, timeout)
     else:
         if domain is not None:
             raise InvalidRegularizerError(
@@ -25,7 +27,7 @@ def resolve(V, domain=None, spectral: bool = False, require_strong: bool = True)
     return R
 
 
-def _from_formula(text: str, domain, require_strong: bool) -> Regularizer:
+def _from_formula(text: str, domain, require_strong: bool, route: str, timeout: float) -> Regularizer:
     if not text.strip():
         raise InvalidRegularizerError("empty regularizer name or expression")
     if text.strip().isidentifier() and text.strip() != "x":
@@ -37,5 +39,5 @@ def _from_formula(text: str, domain, require_strong: bool) -> Regularizer:
         raise InvalidRegularizerError(
             f"{text!r} is not a built-in ({', '.join(BUILTIN_NAMES)}) and expressions need "
             f"geomrelax.symbolic, which is not available ({exc})") from None
-    kw = {"require_strong": require_strong}
+    kw = {"require_strong": require_strong, "route": route, "timeout": timeout}
     return from_expr(text, domain=tuple(domain), **kw) if domain is not None else from_expr(text, **kw)
