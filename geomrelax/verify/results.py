@@ -5,38 +5,19 @@ cache keys of report items (config_key of the configuration, fingerprint of what
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 
 from ..regularizers import Regularizer
+from ..store import config_key, jsonable  # noqa: F401  (config_key: re-exported as geomrelax.verify.config_key)
 from .geometry import MATRIX_SHAPE
 
 
 VERIFY_VERSION = 2  # bump when the checks change: cached report items keyed by configuration are redone
 
 STATUSES = ("pass", "fail", "skipped")
-
-
-def _jsonable(x):
-    """Plain-JSON version of x (arrays to lists, non-finite floats to strings)."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        x = float(x)
-        return x if math.isfinite(x) else str(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
 
 
 @dataclass
@@ -65,7 +46,7 @@ class CheckResult:
         return self.status == "pass"
 
     def to_dict(self) -> dict:
-        return _jsonable({
+        return jsonable({
             "name": self.name, "status": self.status, "error": self.error, "tolerance": self.tolerance,
             "counterexample": self.counterexample, "note": self.note, "n_points": self.n_points,
             "n_skipped": self.n_skipped,
@@ -112,7 +93,7 @@ class VerifyReport:
         return {s: sum(r.status == s for r in self.results) for s in STATUSES}
 
     def to_dict(self) -> dict:
-        return _jsonable({
+        return jsonable({
             "regularizer": self.regularizer, "config": self.config, "passed": self.passed,
             "counts": self.counts(), "seconds": self.seconds, "results": [r.to_dict() for r in self.results],
         })
@@ -124,12 +105,6 @@ class VerifyReport:
         verdict = "PASSED" if self.passed else "FAILED"
         lines.append(f"{verdict}: {c['pass']} pass, {c['fail']} fail, {c['skipped']} skipped ({self.seconds:.1f} s)")
         return "\n".join(lines)
-
-
-def config_key(config: dict) -> str:
-    """A short stable hash of a JSON-able configuration (cache key for report items)."""
-    blob = json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def fingerprint(V: Regularizer) -> str:
