@@ -124,10 +124,10 @@ def run_cell(problem, noise, method, T: int, taus=(math.nan,), seeds=(0,), *, n_
     if compile is None:
         compile = T * n_tau * S * problem.dim >= COMPILE_WORK
     fast = None
-    if compile and method.schedule != "softsign":
+    if compile and not method.uses_step_count:
         st["fast"] = x.dtype == torch.float32
-        # one fused kernel per cell (inductor); the step count k is not used by fixed-temperature methods,
-        # so it is passed as a constant and does not cause recompilation
+        # one fused kernel per cell (inductor); the step count k is not used by these methods, so it is
+        # passed as a constant and does not cause recompilation
         compiled = torch.compile(body, dynamic=False)
         fast = lambda x, draw, st, k: compiled(x, draw, st, 2)     # noqa: E731
     draws = None

@@ -163,6 +163,12 @@ class Method:
         """The tau column of a method without a temperature: inf (sign, Muon), 0 (SGD), NaN otherwise."""
         return {"sgd": 0.0, "signum": math.inf, "muon": math.inf}.get(self.name, math.nan)
 
+    @property
+    def uses_step_count(self) -> bool:
+        """Whether a step depends on its index k: the temperature schedule, and schedule-free averaging
+        (weights k^r). Such methods are never compiled with k frozen to a constant."""
+        return self.schedule == "softsign" or self.name == "sf"
+
     def key(self) -> str:
         if self.label:
             return self.label

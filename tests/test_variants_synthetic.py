@@ -134,3 +134,11 @@ def test_variants_run_in_a_sweep_grid(tmp_path):
     for r in res.runs:
         if r["step"] == 20:
             assert r["f_gap"] < next(q["f_gap"] for q in res.runs if q["step"] == 0 and q["cell"] == r["cell"])
+
+
+def test_schedule_free_is_not_compiled_with_a_frozen_step_count():
+    # sf's averaging weight depends on k: a compiled cell used to run it with k = 2 at every step
+    sf = make_method({"name": "sf", "lmo": "sign", "lr": 0.05})
+    assert sf.uses_step_count and not make_method({"name": "signum", "lr": 0.05}).uses_step_count
+    cells = [synthetic.run_cell(synthetic.Separable(5), synthetic.NoNoise(), sf, 20, compile=c) for c in (False, True)]
+    assert [r["f_gap"] for r in cells[0]] == [r["f_gap"] for r in cells[1]]
