@@ -258,3 +258,39 @@ def test_normuon_refuses_a_row_moment_of_the_wrong_shape():
     sd["state"][0]["row_moment"] = torch.zeros(3, 1, dtype=torch.float64)
     with pytest.raises(gr.GeomrelaxError, match="row_moment"):
         opt.load_state_dict(sd)
+
+
+class _RecordingComm:
+    """Stands in for the GroupComm of sharded parameters: maps each tensor whole and records it."""
+
+    def __init__(self):
+        self.mapped = []
+
+    def map_whole(self, keys, tensors, fn):
+        self.mapped.extend(tuple(t.shape) for t in tensors)
+        return [fn(t) for t in tensors]
+
+
+def _ctx(params, comm):
+    from geomrelax.optim.base import GroupStep
+
+    return GroupStep(gi=0, group={}, params=params, grads=[p.grad for p in params], index=list(range(len(params))),
+                     gmax=0.0, keys=params, comm=comm)
+
+
+def test_whole_tensor_maps_on_shards_go_through_the_group_comm():
+    from geomrelax.errors import GeomrelaxError
+    from geomrelax.optim import NorMuon, ScheduleFree
+
+    W = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
+    W.grad = torch.randn(4, 3, dtype=torch.float64)
+    # ScheduleFree with Muon's map: the matrix is orthogonalised whole, not shard by shard
+    for lmo, whole in (("muon", True), ("sign", False)):
+        opt = ScheduleFree([W], lr=0.1, lmo=lmo)
+        comm = _RecordingComm()
+        opt._plan(opt.param_groups[0], [W], [W.grad], [{}], 1, _ctx([W], comm))
+        assert comm.mapped == ([(4, 3)] if whole else [])
+    # NorMuon's normalisation spans the whole matrix: refused on shards until it is gathered too
+    opt = NorMuon([W], lr=0.1)
+    with pytest.raises(GeomrelaxError, match="sharded"):
+        opt._plan(opt.param_groups[0], [W], [W.grad], [{}], 1, _ctx([W], _RecordingComm()))

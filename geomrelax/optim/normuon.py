@@ -81,6 +81,11 @@ class NorMuon(MuonVariant):
 
     def _plan(self, group, params, grads, states, step, ctx):
         """(D, r_new) of every parameter from Muon's NS5 directions (checked finite by Muon's plan)."""
+        if ctx.comm is not None:
+            # the RMS normalisation spans the whole matrix (and its row statistics its whole rows): on
+            # shards it would normalise each shard on its own, which is not NorMuon's step
+            raise GeomrelaxError("NorMuon does not step sharded (FSDP2/DTensor) parameters yet: its "
+                                 "normalisation spans the whole matrix. Nothing was changed.")
         beta2, eps, rms = group["beta2"], group["norm_eps"], group["rms"]
         return [U.normuon_direction(O.to(p.dtype), st.get("row_moment"), beta2, eps, rms)
                 for p, O, st in zip(params, super()._plan(group, params, grads, states, step, ctx), states)]

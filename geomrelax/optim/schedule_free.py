@@ -25,7 +25,7 @@ import torch
 
 from .. import updates as U
 from ..errors import GeomrelaxError
-from ..regularizers import BUILTIN_NAMES, as_regularizer
+from ..regularizers import BUILTIN_NAMES, SeparableRegularizer, as_regularizer
 from .base import GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real
 from .relaxed import torch_relaxed_lmo
 from .spectral_maps import newton_schulz5
@@ -118,7 +118,14 @@ class ScheduleFree(GeomOptimizer):
             raise GeomrelaxError("ScheduleFree.step in eval mode (the parameters hold the average x): call "
                                  "train() first. Nothing was changed.")
         sign = -1.0 if group["maximize"] else 1.0
-        return [self.direction(group, sign * g) for g in grads]
+        gs = [sign * g for g in grads]
+        elementwise = group["lmo"] in ("sign", "softsign") or (
+            group["lmo"] == "relaxed" and isinstance(as_regularizer(group["regularizer"]), SeparableRegularizer))
+        if ctx.comm is None or elementwise:
+            return [self.direction(group, g) for g in gs]
+        # a whole-tensor map (Muon, a non-separable regularizer) on sharded parameters: each tensor is
+        # gathered to one process, mapped whole and scattered back, as SoftMuon does
+        return ctx.comm.map_whole(ctx.keys, gs, lambda g: self.direction(group, g))
 
     def _update(self, group, params, grads, states, step, ctx):
         lr, wd, beta = self.hyper(group, "lr"), self.hyper(group, "weight_decay"), group["beta"]
