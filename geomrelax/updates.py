@@ -342,9 +342,19 @@ def sf_point(z, x, beta: float):
     return (1.0 - beta) * z + beta * x
 
 
+_SF_PREFIX: dict = {}  # power -> [w_1, w_1 + w_2, ...], added in order (the same floats as sum())
+
+
 def sf_coefficient(t: int, power: float = 0.0) -> float:
-    """c_{t+1} = w_{t+1} / (w_1 + ... + w_{t+1}) with w_i = i^power (power 0: 1 / (t + 1))."""
-    return float(t + 1) ** power / sum(float(i) ** power for i in range(1, t + 2))
+    """c_{t+1} = w_{t+1} / (w_1 + ... + w_{t+1}) with w_i = i^power (power 0: 1 / (t + 1)).
+
+    The partial sums are kept per power, so a run of T steps costs O(T), not O(T^2)."""
+    if power == 0:
+        return 1.0 / float(t + 1)
+    sums = _SF_PREFIX.setdefault(float(power), [])
+    while len(sums) < t + 1:
+        sums.append((sums[-1] if sums else 0.0) + float(len(sums) + 1) ** power)
+    return float(t + 1) ** power / sums[t]
 
 
 def sf_average(x, z, c: float):

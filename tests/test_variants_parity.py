@@ -294,3 +294,12 @@ def test_whole_tensor_maps_on_shards_go_through_the_group_comm():
     opt = NorMuon([W], lr=0.1)
     with pytest.raises(GeomrelaxError, match="sharded"):
         opt._plan(opt.param_groups[0], [W], [W.grad], [{}], 1, _ctx([W], _RecordingComm()))
+
+
+@pytest.mark.parametrize("power", [0.0, 0.5, 1.0, 2.0])
+def test_sf_coefficient_equals_the_direct_sum_bitwise(power):
+    from geomrelax.updates import sf_coefficient
+
+    for t in [200, 0, 7, 199, 1000]:  # out of order: the cached partial sums must serve any t
+        direct = float(t + 1) ** power / sum(float(i) ** power for i in range(1, t + 2))
+        assert sf_coefficient(t, power) == direct
