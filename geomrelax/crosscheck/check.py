@@ -9,10 +9,9 @@ import cvxpy as cp
 import numpy as np
 
 from ..cvxpy_forms import NotExpressible
-from ..errors import GeomrelaxError
 from ..lmo import relaxed_lmo
 from .certify import _U, _a_priori_diameter, _float_floor, _linear_bound, _objective, _project
-from .program import _SPECTRAL_FORMS, _check_inputs, _program
+from .program import _check_inputs, _program
 from .result import CrossCheckResult, _failed
 from .solve import _check_solver, _solve
 
@@ -25,9 +24,7 @@ def cross_check(V, m, tau, solver: str = "CLARABEL", eps=None, *, solver_opts=No
     as a result with ``passed = False`` and the reason.
     """
     solver, eps = _check_solver(solver, eps)
-    V, m, tau = _check_inputs(V, m, tau)
-    if spectral_form not in _SPECTRAL_FORMS:
-        raise GeomrelaxError(f"spectral_form must be one of {_SPECTRAL_FORMS}, got {spectral_form!r}")
+    V, m, tau = _check_inputs(V, m, tau, spectral_form)
     g = np.asarray(relaxed_lmo(V, m, tau), dtype=np.float64)
     if g.shape != m.shape:
         return _failed(V, tau, solver, "not_solved", "disagree", g,

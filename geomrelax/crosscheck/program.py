@@ -43,9 +43,7 @@ def lmo_program(V, m, tau, spectral_form: str = "auto") -> LmoProgram:
     'majorization' (Ky Fan majorization), 'von_neumann' (von Neumann entropy of [[I, D], [D^T, I]]).
     Raises NotExpressible (an InvalidRegularizerError) when V has no DCP form (the message says why).
     """
-    V, m, tau = _check_inputs(V, m, tau)
-    if spectral_form not in _SPECTRAL_FORMS:
-        raise GeomrelaxError(f"spectral_form must be one of {_SPECTRAL_FORMS}, got {spectral_form!r}")
+    V, m, tau = _check_inputs(V, m, tau, spectral_form)
     return _program(V, m, tau, spectral_form)
 
 
@@ -70,7 +68,9 @@ def _program(V: Regularizer, m: np.ndarray, tau: float, form: str) -> LmoProgram
                       f"<m, d> + V(d)/tau, V(d) = {term.description}", dict(term.clarabel))
 
 
-def _check_inputs(V, m, tau):
+def _check_inputs(V, m, tau, spectral_form: str = "auto"):
+    """(V, m, tau) of the entry points, checked once: V resolved, tau valid, m real, finite, float64 and of
+    V's event shape; ``spectral_form`` one of _SPECTRAL_FORMS."""
     V = as_regularizer(V)
     tau = check_tau(tau)
     m = np.asarray(m)
@@ -81,4 +81,6 @@ def _check_inputs(V, m, tau):
     if m.ndim != want or m.size == 0:
         what = "one non-empty vector (ndim 1)" if want == 1 else "one non-empty matrix (ndim 2)"
         raise GeomrelaxError(f"{V.name}: the cross-check solves {what} at a time, got m of shape {m.shape}")
+    if spectral_form not in _SPECTRAL_FORMS:
+        raise GeomrelaxError(f"spectral_form must be one of {_SPECTRAL_FORMS}, got {spectral_form!r}")
     return V, m, tau

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import GeomrelaxError, SolverError
 from .certify import _project
-from .program import LmoProgram, _check_inputs, lmo_program
+from .program import LmoProgram, _check_inputs, _program
 
 
 SOLVERS = ("CLARABEL", "SCS")
@@ -112,8 +112,8 @@ def cvxpy_lmo(V, m, tau, solver: str = "CLARABEL", eps=None, *, solver_opts=None
     status) unless the status is 'optimal'; InvalidRegularizerError when V has no DCP form.
     """
     solver, eps = _check_solver(solver, eps)
-    V, m, tau = _check_inputs(V, m, tau)
-    prog = lmo_program(V, m, tau, spectral_form)
+    V, m, tau = _check_inputs(V, m, tau, spectral_form)
+    prog = _program(V, m, tau, spectral_form)
     out = _solve(prog, solver, eps, solver_opts)
     if out.status != cp.OPTIMAL or out.d_raw is None:
         raise SolverError(f"{solver} did not solve the LMO program of {V.name} (status {out.status!r}"
