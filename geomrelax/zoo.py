@@ -67,7 +67,9 @@ class NormBall(Regularizer):
         self.absolutely_symmetric = not self.spec.matrix
 
     def _slack(self, x) -> float:
-        return _ULPS * _EPS * x.shape[-1] * (x.shape[-2] if self.event_ndim == 2 else 1)
+        # the rounding of x's own dtype: a float32 LMO's norm is 1 within a few eps32, far above eps64
+        n = x.shape[-1] * (x.shape[-2] if self.event_ndim == 2 else 1)
+        return _ULPS * float(np.finfo(x.dtype).eps) * n
 
     def value(self, x):
         x = _as_float(x)
@@ -108,9 +110,6 @@ class NormBall(Regularizer):
     def cvxpy_domain(self, d) -> CvxpyTerm:
         cons, what = _ball_constraints(self.spec, d, 1.0 - _SHRINK)
         return CvxpyTerm(cvxpy_module().Constant(0.0), cons, f"{what} (radius 1 - {_SHRINK:g})", zero=True)
-
-
-_EPS = np.finfo(np.float64).eps
 
 
 def _dilation(D):

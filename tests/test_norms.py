@@ -255,3 +255,20 @@ def test_fanion_norm_against_plain_bisection():
 
         t = _bisect(lambda t: np.linalg.norm(s - proj(t)) <= (1 - a) * t, 0.0, np.linalg.norm(s) / (1 - a))
         assert float(norm_value(f"ffanion:{k},{a}", G)) == pytest.approx(t, rel=1e-13)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float32_input_gives_a_float32_lmo_in_the_ball(name):
+    # the LMO keeps the input's dtype; its norm, recomputed in float32, is 1 within the float32 rounding
+    # allowance _tol derives (64 N eps32: the sums' rounding and the float32 SVD's backward error)
+    rng = np.random.default_rng(17)
+    G = _draw(name, rng, (20,)).astype(np.float32)
+    D = lmo(name, G)
+    assert D.dtype == np.float32
+    eps32 = float(np.finfo(np.float32).eps)
+    allow = _tol(G[0]) / EPS * eps32
+    if name == "left_polar":
+        # the Gram route adds its documented relative error r eps cond(G)^2 (module docstring)
+        s = np.linalg.svd(G.astype(np.float64), compute_uv=False)
+        allow = allow + min(G.shape[-2:]) * eps32 * (s[:, 0] / s[:, -1]) ** 2
+    assert np.all(np.abs(norm_value(name, D) - 1.0) <= allow)

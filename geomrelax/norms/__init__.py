@@ -76,7 +76,6 @@ from .spectra import _kf, _l2, _positive, _rebuild, _scale, _svd, _topk
 
 __all__ = ["MATRIX_NORMS", "NORM_NAMES", "VECTOR_NORMS", "InvalidNormError", "NormSpec", "dual_norm", "lmo",
            "norm_value", "parse_norm"]
-_EPS = np.finfo(np.float64).eps
 
 def _prepare(spec: NormSpec, G, ndim):
     """(float array, restore) with the event on the last axis (vectors) or the last two (matrices)."""
@@ -136,7 +135,8 @@ def _left_polar(G):
     c = _scale(G, (-2, -1))
     Gs = G / c
     w, Q = np.linalg.eigh(Gs @ np.swapaxes(Gs, -1, -2))
-    keep = w > max(G.shape[-2:]) * _EPS * w[..., -1:]
+    # the Gram's rounding is eps of G's own dtype: a float64 eps would keep (and invert) float32 noise
+    keep = w > max(G.shape[-2:]) * np.finfo(w.dtype).eps * w[..., -1:]
     inv = np.where(keep, 1.0 / np.sqrt(np.where(keep, w, 1.0)), 0.0)
     return -((Q * inv[..., None, :]) @ np.swapaxes(Q, -1, -2)) @ Gs
 
@@ -237,7 +237,9 @@ def lmo(norm, G, *, ndim: Optional[int] = None) -> np.ndarray:
     (= 1 for G != 0)."""
     spec = parse_norm(norm)
     G, restore = _prepare(spec, G, ndim)
-    return restore(_lmo_matrix(spec, G) if spec.matrix else _lmo_vector(spec, G))
+    # weights such as np.where(keep, 1.0, 0.0) are float64 and promote a float32 rebuild: give back G's dtype
+    out = _lmo_matrix(spec, G) if spec.matrix else _lmo_vector(spec, G)
+    return restore(out.astype(G.dtype, copy=False))
 
 
 def dual_norm(norm, G, *, ndim: Optional[int] = None) -> np.ndarray:
