@@ -118,6 +118,11 @@ class Regularizer:
         """Random points of D (for checks); ``margin`` keeps them that far inside the boundary."""
         raise NotImplementedError
 
+    def project(self, d) -> Optional[Array]:
+        """The Euclidean projection argmin_{x in D} ||x - d||_2 of each event of d, or None where no exact
+        projection onto this D is known (the cross-check then keeps the solver's point as it is)."""
+        return None
+
     def torch_grad_conj(self, y):
         """grad V* on a torch tensor (same device and dtype), or raise NotImplementedError."""
         raise NotImplementedError(f"{self.name}: no torch implementation of grad V*")
@@ -283,6 +288,10 @@ class SeparableRegularizer(Regularizer):
         with np.errstate(invalid="ignore"):
             per = np.where(m > 0, m * self.domain.hi, np.where(m < 0, m * self.domain.lo, 0.0))
         return np.sum(per, axis=-1)
+
+    def project(self, d) -> Array:
+        """D is the box [lo, hi]^n: the projection clips each entry."""
+        return self.domain.clip(_as_float(d))
 
     def sample_domain(self, rng, shape, margin: float = 0.0) -> Array:
         lo, hi = self.domain.lo, self.domain.hi
@@ -530,6 +539,10 @@ class BallQuadratic(Regularizer):
         with ops.errstate():
             t = tau * c
             return ops.where(t * n <= 1.0, -t * mn, -mn / ops.where(n > 0, n, 1.0))
+
+    def project(self, d) -> Array:
+        """d / max(1, ||d||_2) over the last axis: the projection onto the unit ball is grad V*."""
+        return self.grad_conj(d)
 
     def sample_domain(self, rng, shape, margin: float = 0.0) -> Array:
         shape = tuple(np.atleast_1d(shape))

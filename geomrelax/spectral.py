@@ -114,6 +114,20 @@ class Spectral(Regularizer):
     def support(self, m) -> np.ndarray:
         return self.base.support(self.singular_values(_check_matrix(m, "M")))
 
+    def project(self, d):
+        """U diag(P(sigma)) W^T for d = U diag(sigma) W^T, P the base's projection; None where it has none.
+
+        Valid only because P keeps a non-negative, sorted sigma non-negative and sorted: then
+        U diag(P(sigma)) W^T is an SVD, and for every X in D, ||X - d||_F >= ||sigma(X) - sigma||_2 (Mirsky)
+        >= ||P(sigma) - sigma||_2, attained. That holds for the projection onto every absolutely symmetric
+        convex set, which the lift already requires of the base: swapping two out-of-order entries of P(sigma),
+        or flipping the sign of a negative one, would give a point of the set strictly closer to sigma (equal
+        sigma_i get equal P_i: the projection is unique).
+        """
+        u, s, vt = self.svd(_check_matrix(d, "D"))
+        p = self.base.project(s)
+        return None if p is None else _rebuild(u, p, vt)
+
     def sample_domain(self, rng, shape, margin: float = 0.0) -> np.ndarray:
         shape = tuple(shape)
         if len(shape) < 2:

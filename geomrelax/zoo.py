@@ -27,16 +27,18 @@ from .backend import is_tensor
 from .cvxpy_forms import CvxpyTerm, cvxpy_module
 from .errors import InvalidHyperparameterError
 from .norms import NormSpec, dual_norm, lmo, norm_value, parse_norm
-from .norms.spectra import _positive, _rebuild
+from .norms.fanions import _capped_projection
+from .norms.spectra import _l2, _positive, _rebuild
 from .regularizers import Interval, Regularizer, SeparableRegularizer, _as_float
 from .spectral import Spectral
 
 __all__ = ["ConvexityWarning", "NormBall", "SpectralMap", "freon", "kaon", "norm_ball", "schatten_power"]
 
-# The cvxpy program of a ball is written with radius 1 - _SHRINK: the solver's point (primal residual
-# about 1e-9 at Clarabel's default tolerances, measured) then lies inside the unit ball, so its objective
-# U is a true upper bound of the optimum f*, and the closed form must reach f(g) <= U. A closed form
-# worse than the optimum by more than _SHRINK ||m||_* (plus the solver's gap) is caught.
+# A ball with an exact projection (NormBall.project) is written for cvxpy with radius 1: the cross-check
+# projects the solver's point (outside by its primal residual, about 1e-9 at Clarabel's defaults) onto the
+# ball, so its objective U is a true upper bound of f*, within the solver's gap of it. The balls without
+# one keep radius 1 - _SHRINK, so that the unprojected point lies inside; a closed form of those worse than
+# the optimum by up to _SHRINK ||m||_* (plus the gap) is then not caught.
 _SHRINK = 1e-6
 # a computed norm of a point on the sphere is 1 within a few ulps per entry
 _ULPS = 16
@@ -107,9 +109,74 @@ class NormBall(Regularizer):
     def cvxpy_term(self, d) -> CvxpyTerm:
         return self.cvxpy_domain(d)
 
+    def project(self, d):
+        """The Euclidean projection onto the ball for the norms with a closed form or an exact finite
+        algorithm (_projector); None for the others."""
+        d = _as_float(d)
+        proj = _projector(self.spec, d.shape)
+        return None if proj is None else proj(d)
+
     def cvxpy_domain(self, d) -> CvxpyTerm:
-        cons, what = _ball_constraints(self.spec, d, 1.0 - _SHRINK)
-        return CvxpyTerm(cvxpy_module().Constant(0.0), cons, f"{what} (radius 1 - {_SHRINK:g})", zero=True)
+        exact = _projector(self.spec, d.shape) is not None
+        cons, what = _ball_constraints(self.spec, d, 1.0 if exact else 1.0 - _SHRINK)
+        radius = "1" if exact else f"1 - {_SHRINK:g}"
+        return CvxpyTerm(cvxpy_module().Constant(0.0), cons, f"{what} (radius {radius})", zero=True)
+
+
+def _project_l1(x):
+    """The projection onto {||x||_1 <= 1} over the last axis (Duchi et al. 2008): x itself inside, else
+    sign(x) max(|x| - theta, 0) with theta = (u_1 + ... + u_rho - 1) / rho, u = |x| sorted descending and
+    rho the largest j with u_j > (u_1 + ... + u_j - 1) / j (j = 1 always qualifies)."""
+    a = np.abs(x)
+    u = -np.sort(-a, axis=-1)
+    css = np.cumsum(u, axis=-1) - 1.0
+    j = np.arange(1, x.shape[-1] + 1)
+    rho = np.max(np.where(u * j > css, j, 1), axis=-1, keepdims=True)
+    theta = np.take_along_axis(css, rho - 1, axis=-1) / rho
+    return np.where(np.sum(a, axis=-1, keepdims=True) <= 1.0, x, np.sign(x) * np.maximum(a - theta, 0.0))
+
+
+def _projector(spec: NormSpec, shape):
+    """d -> the projection onto the unit ball of ``spec`` for events of ``shape``, or None.
+
+    linf: clip to [-1, 1];  l1: _project_l1;  l2, frobenius (schatten:2), row_l2, col_l2: d / max(1, ||d||)
+    over the norm's axes (a product of l2 balls for rows / columns). Unitarily invariant balls act on sigma
+    (Spectral.project: valid as each map keeps a sorted sigma >= 0 sorted and >= 0): spectral, left_polar,
+    schatten:inf, kyfan:1 clip sigma at 1, rms at sqrt(rows/cols); nuclear, schatten:1, kyfan:k >= r project
+    sigma onto the l1 ball; kyfan_dual:k onto {0 <= c <= 1, sum c <= k} (_capped_projection, exact).
+    """
+    fam, p, k = spec.family, spec.p, spec.k
+    if fam == "linf":
+        return lambda d: np.clip(d, -1.0, 1.0)
+    if fam == "l1":
+        return _project_l1
+    axes = {"l2": -1, "row_l2": -1, "col_l2": -2, "frobenius": (-2, -1)}.get(fam)
+    if fam == "schatten" and p == 2.0:
+        axes = (-2, -1)
+    if axes is not None:
+        return lambda d: d / np.maximum(_l2(d, axes), 1.0)
+    on_sigma = _sigma_projector(spec, shape)
+    if on_sigma is None:
+        return None
+
+    def project(d):
+        u, s, vt = np.linalg.svd(d, full_matrices=False)
+        return _rebuild(u, on_sigma(s), vt)
+
+    return project
+
+
+def _sigma_projector(spec: NormSpec, shape):
+    r = min(shape[-2:]) if len(shape) >= 2 else 0
+    fam, p, k = spec.family, spec.p, spec.k
+    if fam in ("spectral", "left_polar", "rms") or (fam == "schatten" and math.isinf(p)) or (fam == "kyfan" and k == 1):
+        top = math.sqrt(shape[-2] / shape[-1]) if fam == "rms" else 1.0
+        return lambda s: np.minimum(s, top)
+    if fam == "nuclear" or (fam == "schatten" and p == 1.0) or (fam == "kyfan" and k >= r):
+        return _project_l1
+    if fam == "kyfan_dual":
+        return lambda s: _capped_projection(s, np.ones(s.shape[:-1]), float(min(k, r)))
+    return None
 
 
 def _dilation(D):

@@ -8,7 +8,8 @@ import pytest
 
 import geomrelax
 from geomrelax.norms import lmo, parse_norm
-from geomrelax.zoo import NormBall, norm_ball, schatten_power
+from geomrelax import zoo
+from geomrelax.zoo import _SHRINK, NormBall, norm_ball, schatten_power
 
 pytest.importorskip("cvxpy")
 
@@ -26,12 +27,15 @@ def test_lmo_agrees_with_cvxpy(name):
     rng = np.random.default_rng(11)
     for _ in range(2):
         m = _m(name, rng)
-        r = geomrelax.cross_check(norm_ball(name), m, math.inf)
+        V = norm_ball(name)
+        r = geomrelax.cross_check(V, m, math.inf)
         assert r.outcome == "agree", r.summary()
-        # the solver solves over the ball of radius 1 - 1e-6 (zoo._SHRINK): its value is within that factor
-        # (and its own gap) of the closed form's -||m||_*
+        # a ball with a projection is solved at radius 1 (its point projected back into the ball), the others
+        # at radius 1 - 1e-6 (zoo._SHRINK): the solver's value is within that factor (and its own certified
+        # gap) of the closed form's -||m||_*
+        shrink = 0.0 if V.project(m) is not None else 2 * _SHRINK
         assert r.objective_closed_form <= r.objective_cvxpy
-        assert r.objective_cvxpy - r.objective_closed_form <= 2e-6 * abs(r.objective_closed_form) + r.suboptimality
+        assert r.objective_cvxpy - r.objective_closed_form <= shrink * abs(r.objective_closed_form) + r.suboptimality
 
 
 def test_ill_conditioned_and_tall_wide():
@@ -57,6 +61,29 @@ def test_a_wrong_lmo_is_caught(name):
     rng = np.random.default_rng(13)
     r = geomrelax.cross_check(_Planted(name), _m(name, rng), math.inf)
     assert r.outcome == "disagree" and "exceeds the solver's" in r.note
+
+
+class _Planted7(NormBall):
+    """The right direction shrunk by 1e-7: inside the ball, worse than the optimum by 1e-7 ||m||_*."""
+
+    def lmo(self, m):
+        return (1 - 1e-7) * lmo(self.spec, m)
+
+
+PROJECTED = ["l1", "linf", "l2", "frobenius", "spectral", "nuclear", "schatten:1", "kyfan_dual:2", "row_l2", "rms"]
+
+
+@pytest.mark.parametrize("name", PROJECTED)
+def test_an_lmo_off_by_1e7_is_caught_where_the_ball_has_a_projection(name, monkeypatch):
+    # the program at radius 1 has U within the solver's gap (measured <= 2.7e-9 ||m||_* on these draws) of
+    # f* = -||m||_*, below the planted f(g) = -(1 - 1e-7) ||m||_*
+    rng = np.random.default_rng(16)
+    m = _m(name, rng)
+    r = geomrelax.cross_check(_Planted7(name), m, math.inf)
+    assert r.outcome == "disagree" and "exceeds the solver's" in r.note, r.summary()
+    # the old program (radius 1 - 1e-6, no projection) let the same error through
+    monkeypatch.setattr(zoo, "_projector", lambda spec, shape: None)
+    assert geomrelax.cross_check(_Planted7(name), m, math.inf).outcome == "agree"
 
 
 def test_kyfan_wrong_branch_is_caught():

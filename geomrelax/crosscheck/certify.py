@@ -1,6 +1,6 @@
-"""The certification: the projection onto D, f in float64 with its rounding floor, the distance bounds a
-suboptimality eps certifies for the hard LMO, and the a-priori diameter of where d* lies (a tolerance not
-below it certifies nothing).
+"""The certification: the projection onto D (Regularizer.project, each regularizer's own), f in float64 with
+its rounding floor, the distance bounds a suboptimality eps certifies for the hard LMO, and the a-priori
+diameter of where d* lies (a tolerance not below it certifies nothing).
 """
 
 from __future__ import annotations
@@ -17,18 +17,10 @@ _U = np.finfo(np.float64).eps
 
 
 def _project(V: Regularizer, d: np.ndarray) -> np.ndarray:
-    """The Euclidean projection onto D (non-expansive towards d* in D)."""
-    if isinstance(V, Spectral):
-        u, s, vt = np.linalg.svd(d, full_matrices=False)
-        return (u * _project(V.base, s)) @ vt
-    if isinstance(V, BallQuadratic):
-        n = np.linalg.norm(d)
-        return d / n if n > 1 else d
-    if isinstance(V, SeparableRegularizer):
-        return V.domain.clip(d)
-    # no projection known for this D: the point as solved (an infeasible one makes U = +inf, reported
-    # as 'no certificate', never as agreement)
-    return d
+    """The Euclidean projection onto D that V knows (V.project; non-expansive towards d* in D), else the
+    point as solved: an infeasible one makes U = +inf, reported as 'no certificate', never as agreement."""
+    p = V.project(d)
+    return d if p is None else np.asarray(p, dtype=np.float64)
 
 
 def _value(V: Regularizer, d: np.ndarray, tol: float) -> float:
