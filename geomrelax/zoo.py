@@ -3,6 +3,7 @@
     norm_ball(norm)        the indicator of the unit ball of a named norm (geomrelax.norms), mu = 0: its
                            relaxed LMO is the hard one at every tau, lmo(norm, m), and it carries its own
                            cvxpy form, so geomrelax.cross_check(norm_ball(norm), m, inf) checks the LMO
+                           (NormBall.project: the exact projection onto the ball, where one is known)
     schatten_power(p)      the spectral lift of v(x) = |x|^p / p, p > 1: V*(Y) = sum sigma_i^q / q and
                            grad V*(Y) = U diag(sigma^(q-1)) W^T, q - 1 = 1/(p - 1)
     freon(e)               the spectral map G -> U diag(sigma^e) W^T (Freon, Schatten exponents): e = 1 SGD,
@@ -114,7 +115,7 @@ class NormBall(Regularizer):
         algorithm (_projector); None for the others."""
         d = _as_float(d)
         proj = _projector(self.spec, d.shape)
-        return None if proj is None else proj(d)
+        return None if proj is None else proj(d).astype(d.dtype, copy=False)
 
     def cvxpy_domain(self, d) -> CvxpyTerm:
         exact = _projector(self.spec, d.shape) is not None

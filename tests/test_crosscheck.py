@@ -206,6 +206,21 @@ def test_cvxpy_lmo_returns_point_of_domain():
     assert np.linalg.norm(d - gr.relaxed_lmo("algebraic", m, 4.0)) <= r.tolerance
 
 
+@pytest.mark.parametrize("norm", ["l1", "nuclear", "spectral"])
+def test_cvxpy_lmo_of_a_ball_is_projected_into_it(norm):
+    # the program is solved at radius 1 and the solver's point (outside by its residual) is projected by
+    # V.project: it lies in the ball by the ball's own rounding allowance, never by the solver's residual
+    from geomrelax.zoo import norm_ball
+
+    V = norm_ball(norm)
+    m = _m(8 if norm == "l1" else (5, 3), 16)
+    d = cvxpy_lmo(V, m, math.inf)
+    assert bool(V.contains(d))
+    # without the projection the solver's raw point lies outside (by its residual, far above the allowance)
+    V.project = lambda x: None
+    assert not bool(V.contains(cvxpy_lmo(V, m, math.inf)))
+
+
 # ------------------------------------------------------------------------------------------------
 # user formulas: the sympy -> cvxpy translation
 # ------------------------------------------------------------------------------------------------

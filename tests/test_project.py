@@ -143,6 +143,10 @@ def test_l1_projection_closed_forms():
     np.testing.assert_allclose(P(np.array([-1.0, 1.0])), [-0.5, 0.5], atol=4 * EPS)
     inside = np.array([0.2, -0.3, 0.1])
     np.testing.assert_array_equal(P(inside), inside)
+    # the input's dtype is kept (as by the LMO), for every ball with a projection
+    for name in VECTOR_BALLS + MATRIX_BALLS:
+        x = np.ones(9 if name in VECTOR_BALLS else (5, 3), np.float32) * 2
+        assert norm_ball(name).project(x).dtype == np.float32
 
 
 @pytest.mark.parametrize("name", ["kyfan:2", "schatten:3", "ffanion:2,0.5", "sfanion:2,0.3", "kyfan_fro:2,0.5"])
