@@ -1,4 +1,5 @@
-"""The default CPU step of SoftSignum / Signum (chunked, in place) is bitwise the eager formulas."""
+"""The chunked CPU step of SoftSignum / Signum (``foreach=False``: in place, cache-sized chunks) is bitwise the
+eager formulas; the compiled default path is tested in test_compiled_softsignum.py."""
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def run_pair(cls_fast, cls_ref, hp, dtype, steps, chunk=None, monkeypatch=None):
 def test_default_path_bitwise_eager(cfg, dtype, monkeypatch):
     # a small chunk so that every tensor but the last spans several chunks, with a ragged tail
     monkeypatch.setattr(kernels, "_CHUNK", 97)
-    hp = dict(CONFIGS[cfg], sign_iters=3, transition_iters=4)
+    hp = dict(CONFIGS[cfg], sign_iters=3, transition_iters=4, foreach=False)
     calls = []
     orig = kernels.softsignum_chunked
     monkeypatch.setattr("geomrelax.optim.softsignum.softsignum_chunked",
@@ -78,9 +79,12 @@ def test_default_path_bitwise_eager(cfg, dtype, monkeypatch):
     assert len(calls) == 8 and calls[:3] == [None] * 3 and all(t is not None for t in calls[3:])
 
 
-def test_signum_default_bitwise_eager(monkeypatch):
+@pytest.mark.parametrize("foreach", [None, False])
+def test_signum_default_bitwise_eager(foreach, monkeypatch):
+    # None: the compiled kernels (Signum has only sign steps, which they take bitwise); False: chunked
     monkeypatch.setattr(kernels, "_CHUNK", 128)
-    run_pair(Signum, EagerSignum, dict(lr=1e-2, momentum=0.9, weight_decay=0.05), torch.float32, steps=5)
+    run_pair(Signum, EagerSignum, dict(lr=1e-2, momentum=0.9, weight_decay=0.05, foreach=foreach), torch.float32,
+             steps=5)
 
 
 def test_default_path_matches_numpy_reference():

@@ -30,11 +30,17 @@ Differences from the official code (brain-lab-research/softsign, softsignum.py),
   psi^{-1}(1 - eps) / q where q is the typical |u| (for |u| ~ 1e-3 and psi = tanh: tmax >= 5e3).
 
 Implementations (the tests check each against ``eager``):
-- default on CPU (foreach None or False): the same formulas in place, each tensor in cache-sized chunks
-  (:mod:`geomrelax.optim.kernels`): bitwise the eager path in every dtype, p, g, b read once and p, b
-  written once, no compilation. Steps that need the whole group first (normalized / sign_norm, the
-  schedule fit) and non-contiguous tensors run eagerly. The transition costs what ATen's tanh costs
-  (on x86 CPUs ~5 ns an entry a thread, several times the memory traffic), as in the official code;
+- default on CPU (foreach=None, fused=None), float32 and float64: compiled kernels (numba,
+  :mod:`geomrelax.optim.compiled`), one loop per tensor that reads p, g, b and writes p, b once (the memory
+  floor), the gradient check one vectorised read. Sign steps and the momentum buffer are bitwise the eager
+  path's; a float32 tanh step uses a rational tanh evaluated in float64 (correctly rounded but for ~0.05% of
+  arguments, one ulp off; ATen's: 0.1%), so it is within 2 ulps of psi per step of the eager one; float64
+  tanh steps and half types take the chunked path. The kernels compile on first use (1-2 s, then cached
+  on disk); without numba the chunked path runs;
+- foreach=False on CPU: the same formulas in place, each tensor in cache-sized chunks
+  (:mod:`geomrelax.optim.kernels`): bitwise the eager path in every dtype, ATen's tanh included, no
+  compilation (the reproduction setting). Steps that need the whole group first (normalized / sign_norm, the
+  schedule fit) and non-contiguous tensors run eagerly on either path;
 - eager: the formulas of geomrelax.updates per tensor, out of place (the reference);
 - foreach=True: torch._foreach_* in-place sequence (default on accelerators; fused multiply-adds);
 - fused=True: compiled kernels, one per tensor, called from one compiled function per group (torch.compile
@@ -54,6 +60,7 @@ import torch
 from .. import updates as U
 from ..robust_fit import MEDIANS
 from ..schedule import ScheduleCollapseWarning, fit_pending, fit_transition, tau_at, transition_index
+from . import compiled as C
 from .kernels import softsignum_chunked
 from .base import (GeomOptimizer, InvalidHyperparameterError, check_bool, check_choice, check_int, check_real,
                    check_sgd_momentum_options)
@@ -222,7 +229,8 @@ class SoftSignum(GeomOptimizer):
         if self.use_foreach(group, params):
             return self._update_foreach(group, params, grads, states, step)
         if self._chunked_applies(group, params, grads):
-            return self._update_chunked(group, params, grads, states, step)
+            compiled = group["foreach"] is None and self._compiled_applies(group, params, grads, step)
+            return self._update_chunked(group, params, grads, states, step, compiled)
         return self._update_eager(group, params, grads, states, step, ctx.gi)
 
     @staticmethod
@@ -232,8 +240,15 @@ class SoftSignum(GeomOptimizer):
         return not (group["normalized"] or group["sign_norm"]) and all(
             p.device.type == "cpu" and p.is_contiguous() and g.is_contiguous() for p, g in zip(params, grads))
 
-    def _update_chunked(self, group, params, grads, states, step):
-        """Bitwise the eager formulas, in place, each tensor in cache-sized chunks (5 words per entry moved)."""
+    def _compiled_applies(self, group, params, grads, step):
+        """The compiled kernels (:mod:`geomrelax.optim.compiled`) take float32 / float64 CPU tensors when
+        numba is installed; the kernel of this step's phase is compiled (or loaded) here, before any write."""
+        kind = "sign" if self._phase_args(group, step)[0] else group["psi"]
+        return C.supports(params) and C.supports(grads) and all(C.ready(kind, p.dtype) for p in params)
+
+    def _update_chunked(self, group, params, grads, states, step, compiled=False):
+        """In place, 5 words per entry moved: the compiled kernels (one loop per tensor), or the eager
+        formulas on cache-sized chunks (bitwise the eager path)."""
         beta = group["momentum"]
         fresh = None
         bufs = None
@@ -245,7 +260,8 @@ class SoftSignum(GeomOptimizer):
             bufs = [st["momentum_buffer"] for st in states]
         lr, wd = self.hyper(group, "lr"), group["weight_decay"]
         _, tau = self._phase_args(group, step)
-        softsignum_chunked(params, grads, bufs, lr_eff=lr, keep=1.0 - lr * wd if wd != 0 else 1.0, beta=beta,
+        run = C.softsignum_step if compiled else softsignum_chunked
+        run(params, grads, bufs, lr_eff=lr, keep=1.0 - lr * wd if wd != 0 else 1.0, beta=beta,
                            one_minus_damp=1.0 - group["dampening"], nesterov=group["nesterov"],
                            maximize=group["maximize"], tau=tau, psi_kind=group["psi"], fresh=fresh)
 

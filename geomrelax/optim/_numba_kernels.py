@@ -1,0 +1,136 @@
+"""The numba kernels behind :mod:`geomrelax.optim.compiled` (imported on first use only: numba's import
+costs about half a second). Defined at module level so that ``cache=True`` keeps their machine code on
+disk between processes. The mathematics is in :mod:`geomrelax.optim.compiled`'s docstring.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit
+from numba.extending import overload
+
+from .tanh_approx import TANH_CLAMP, TANH_P, TANH_Q
+
+P0, P1, P2, P3, P4, P5 = TANH_P
+Q0, Q1, Q2, Q3, Q4, Q5 = TANH_Q
+_OPTS = dict(nogil=True, cache=True, error_model="numpy")  # error_model: no zero-division branch, so loops vectorise
+
+
+def as_like(v, like):  # pragma: no cover - only its overload runs, inside compiled code
+    """v converted to the type of the scalar ``like`` (float64 -> float32 rounds; numba widens int32
+    arithmetic to int64, which halves the vector width of an integer loop unless narrowed back). A scalar,
+    not an array: an array handed to a helper inside a loop is reference-counted there, which stops the
+    loop from vectorising."""
+    raise NotImplementedError
+
+
+@overload(as_like)
+def _as_like(v, like):
+    cast = {numba.float32: np.float32, numba.int32: np.int32, numba.int64: np.int64}.get(like, np.float64)
+    return lambda v, like: cast(v)
+
+
+@njit(inline="always", **_OPTS)
+def _horner5(s, c0, c1, c2, c3, c4, c5):
+    return ((((c5 * s + c4) * s + c3) * s + c2) * s + c1) * s + c0
+
+
+@njit(inline="always", **_OPTS)
+def tanh_d(x):
+    """tanh(x) in float64 by the rational approximation of :mod:`geomrelax.optim.tanh_approx`."""
+    a = min(abs(x), TANH_CLAMP)
+    s = a * a
+    p = _horner5(s, P0, P1, P2, P3, P4, P5)
+    q = _horner5(s, Q0, Q1, Q2, Q3, Q4, Q5)
+    return math.copysign(a * p / q, x)
+
+
+@njit(inline="always", **_OPTS)
+def algebraic_d(x):
+    # x / sqrt(1 + x^2); for |x| > 1 as sign(x) / sqrt(1 + (1/x)^2), where x * x could overflow
+    a = abs(x)
+    w = 1.0 / (x if a > 1.0 else 1.0)
+    big = math.copysign(1.0, x) / math.sqrt(1.0 + w * w)
+    return big if a > 1.0 else x / math.sqrt(1.0 + x * x)
+
+
+@njit(inline="always", **_OPTS)
+def _momentum(g, b, i, fresh, nesterov, gsign, beta, omd):
+    """u_i, with b_i updated; the branches are selects on loop-invariant flags and the store is
+    unconditional (a conditional store becomes a masked store, which is slow on AMD CPUs)."""
+    gi = gsign * g[i]
+    old = b[i]
+    bi = old if fresh else beta * old + omd * gi
+    b[i] = bi
+    return gi + beta * bi if nesterov else bi
+
+
+@njit(inline="always", **_OPTS)
+def _sign(u, like):
+    return as_like(1.0 if u > 0 else (-1.0 if u < 0 else 0.0), like)
+
+
+@njit(inline="always", **_OPTS)
+def _tanh(u, tau, like):
+    return as_like(tanh_d(np.float64(tau * u)), like)
+
+
+@njit(inline="always", **_OPTS)
+def _algebraic(u, tau, like):
+    return as_like(algebraic_d(np.float64(tau * u)), like)
+
+
+# p <- p keep - lr s(u): one kernel per (psi, with momentum or not), so that each loop is straight-line
+@njit(**_OPTS)
+def sign_momentum(p, g, b, fresh, nesterov, gsign, beta, omd, keep, lr, tau):
+    for i in range(p.shape[0]):
+        p[i] = p[i] * keep - lr * _sign(_momentum(g, b, i, fresh, nesterov, gsign, beta, omd), lr)
+
+
+@njit(**_OPTS)
+def tanh_momentum(p, g, b, fresh, nesterov, gsign, beta, omd, keep, lr, tau):
+    for i in range(p.shape[0]):
+        p[i] = p[i] * keep - lr * _tanh(_momentum(g, b, i, fresh, nesterov, gsign, beta, omd), tau, lr)
+
+
+@njit(**_OPTS)
+def algebraic_momentum(p, g, b, fresh, nesterov, gsign, beta, omd, keep, lr, tau):
+    for i in range(p.shape[0]):
+        p[i] = p[i] * keep - lr * _algebraic(_momentum(g, b, i, fresh, nesterov, gsign, beta, omd), tau, lr)
+
+
+@njit(**_OPTS)
+def sign_plain(p, g, gsign, keep, lr, tau):
+    for i in range(p.shape[0]):
+        p[i] = p[i] * keep - lr * _sign(gsign * g[i], lr)
+
+
+@njit(**_OPTS)
+def tanh_plain(p, g, gsign, keep, lr, tau):
+    for i in range(p.shape[0]):
+        p[i] = p[i] * keep - lr * _tanh(gsign * g[i], tau, lr)
+
+
+@njit(**_OPTS)
+def algebraic_plain(p, g, gsign, keep, lr, tau):
+    for i in range(p.shape[0]):
+        p[i] = p[i] * keep - lr * _algebraic(gsign * g[i], tau, lr)
+
+
+@njit(**_OPTS)
+def absmax(bits, mask):
+    m = as_like(0, mask)
+    for i in range(bits.shape[0]):
+        v = as_like(bits[i] & mask, mask)
+        m = v if v > m else m
+    return m
+
+
+@njit(**_OPTS)
+def psi_array(x, out, mode):
+    for i in range(x.shape[0]):
+        xi = np.float64(x[i])
+        out[i] = as_like(tanh_d(xi) if mode == 1 else algebraic_d(xi), x[i])

@@ -1,0 +1,231 @@
+"""Compiled SoftSignum / Signum kernels (numba): the default CPU path for float32 and float64 tensors.
+
+One loop per tensor reads p, g, b and writes p, b once, every intermediate in registers: 5 words moved
+per entry, the memory floor of the update. (The chunked ATen path moves the same 5 words but pays a
+dispatch per operation, and ATen's float32 tanh costs about 3.6 ns an entry a thread here, several times
+the memory traffic.) Per entry, in the tensor's dtype and in the order of the eager formulas
+(:mod:`geomrelax.updates`), each operation rounding once (numba fuses no multiply-add unless asked):
+
+    gs = +-g  (maximize)          b <- beta b + (1 - dampening) gs    (kept for a fresh buffer b_1 = g_1)
+    u  = gs + beta b (nesterov) or b (or gs without momentum)
+    p <- p keep - lr_eff s,       s = sign(u), psi(tau u)
+
+so the sign phase, and the momentum buffer in every phase, are bitwise the eager step's. psi is
+evaluated in float64 on x = tau u rounded as the eager product is, then rounded to the tensor's dtype:
+
+- tanh (float32 tensors only): the rational approximation of :mod:`geomrelax.optim.tanh_approx`
+  (relative error 5.9e-11 before rounding): the correctly rounded tanh(x) but for ~0.05% of arguments,
+  which are one ulp off (ATen's float32 tanh: 0.1%, one ulp). float64 tensors keep ATen's tanh (the
+  chunked path), since 5.9e-11 is not float64 accuracy;
+- algebraic: x / sqrt(1 + x^2) (sign(x) / sqrt(1 + 1/x^2) for |x| > 1), IEEE square root and division.
+
+Threads: the kernels release the GIL; a step's entries are cut into contiguous slices of at least 2^16
+entries, balanced over ``torch.get_num_threads()`` Python threads (numba's own threading layers would put a
+second OpenMP runtime beside torch's). The gradient check's max |g| (:func:`group_absmax`) is an integer
+max over the bit patterns, one vectorised read. numba compiles each kernel on first use, for the dtype it
+meets (about 1 s each, plus ~1 s of numba start-up), and keeps the machine code on disk (``cache=True``):
+later processes load it in a fraction of a second.
+
+numba is imported on first use only; without it (:func:`available` False) the optimizers take the chunked
+ATen path.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import os
+import threading
+
+import numpy as np
+import torch
+
+__all__ = ["available", "group_absmax", "psi_values", "ready", "softsignum_step", "supports", "why_not"]
+
+_SLICE = 1 << 16          # the least work handed to one thread
+_KERNELS = {}
+_COMPILED = {}
+_STATE = {"checked": False, "error": None}
+_POOL = {"pool": None, "size": 0, "pid": None}
+_LOCK = threading.Lock()
+
+
+
+def available() -> bool:
+    """True when numba imports here (checked once; the reason otherwise is in :func:`why_not`). The kernels
+    themselves compile on first use, each for the dtype it is called with (:func:`ready`)."""
+    if not _STATE["checked"]:
+        _STATE["checked"] = True
+        try:
+            _build()
+        except Exception as exc:  # pragma: no cover - depends on the installation
+            _STATE["error"] = f"{type(exc).__name__}: {exc}"
+    return _STATE["error"] is None
+
+
+def ready(kind: str, dtype: torch.dtype) -> bool:
+    """Compile (or load from numba's disk cache) the ``kind`` kernel ('sign', 'tanh', 'algebraic',
+    'absmax', 'psi') for ``dtype`` by a call on empty arrays, which writes nothing. False, and the
+    kernels are off for this process, if that fails."""
+    key = (kind, dtype)
+    if key in _COMPILED:
+        return _COMPILED[key]
+    if kind == "tanh" and dtype != torch.float32:
+        return False  # the rational tanh is float32-accurate only: float64 keeps ATen's tanh
+    ok = available()
+    if ok:
+        dt = np.float32 if dtype == torch.float32 else np.float64
+        z = np.zeros(0, dt)
+        try:
+            if kind == "absmax":
+                it = np.int32 if dt is np.float32 else np.int64
+                _KERNELS[kind](z.view(it), it(-1))
+            elif kind == "psi":
+                _KERNELS[kind](z, z, 1)
+            else:
+                _KERNELS[kind](z, z, z, False, False, dt(1), dt(0.5), dt(1), dt(1), dt(0), dt(1))
+                _KERNELS[kind + "_plain"](z, z, dt(1), dt(1), dt(0), dt(1))
+        except Exception as exc:  # pragma: no cover - depends on the toolchain
+            _STATE["error"] = f"compiling {kind} for {dtype}: {type(exc).__name__}: {exc}"
+            ok = False
+    _COMPILED[key] = ok
+    return ok
+
+
+def why_not() -> str | None:
+    """Why the compiled kernels are not available (None when they are)."""
+    available()
+    return _STATE["error"]
+
+
+def supports(tensors) -> bool:
+    """The kernels take contiguous CPU float32 / float64 tensors that numpy can view (no autograd)."""
+    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and t.is_contiguous()
+               and t.layout == torch.strided for t in tensors)
+
+
+def _build():
+    from . import _numba_kernels as K
+    for kind in ("sign", "tanh", "algebraic"):
+        _KERNELS[kind] = getattr(K, f"{kind}_momentum")
+        _KERNELS[kind + "_plain"] = getattr(K, f"{kind}_plain")
+    _KERNELS.update(absmax=K.absmax, psi=K.psi_array)
+
+
+def _pool(threads: int):
+    with _LOCK:
+        if _POOL["pool"] is None or _POOL["size"] != threads or _POOL["pid"] != os.getpid():
+            # a forked child inherits the pool object but not its threads: make a new one
+            _POOL.update(pool=concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="geomrelax"),
+                         size=threads, pid=os.getpid())
+        return _POOL["pool"]
+
+
+def _run_sliced(jobs, threads):
+    """jobs: (numel, fn(lo, hi)); split into slices of >= _SLICE entries over ``threads`` workers."""
+    total = sum(n for n, _ in jobs)
+    if threads <= 1 or total < 2 * _SLICE:
+        for n, fn in jobs:
+            fn(0, n)
+        return
+    per = max(_SLICE, -(-total // threads))
+    parts, current, load = [], [], 0
+    for n, fn in jobs:
+        lo = 0
+        while lo < n:
+            hi = min(n, lo + per - load)
+            current.append((fn, lo, hi))
+            load += hi - lo
+            lo = hi
+            if load >= per:
+                parts.append(current)
+                current, load = [], 0
+    if current:
+        parts.append(current)
+
+    def work(items):
+        for fn, lo, hi in items:
+            fn(lo, hi)
+
+    if len(parts) == 1:
+        work(parts[0])
+        return
+    futures = [_pool(threads).submit(work, items) for items in parts[1:]]
+    work(parts[0])
+    for f in futures:
+        f.result()
+
+
+def softsignum_step(params, grads, bufs, *, lr_eff, keep, beta, one_minus_damp, nesterov, maximize, tau,
+                    psi_kind="tanh", fresh=None, threads=None):
+    """One SoftSignum / Signum step over lists of contiguous CPU float32 / float64 tensors, in place.
+
+    Arguments as :func:`geomrelax.optim.kernels.softsignum_chunked`: ``bufs`` None without momentum,
+    ``fresh[i]`` True for a buffer just created as b_1 = +-g_1, ``keep`` = 1 - lr wd, ``tau`` None for a
+    sign step. ``threads`` defaults to torch.get_num_threads().
+    """
+    kind = "sign" if tau is None else psi_kind
+    if not all(ready(kind, p.dtype) for p in params):
+        raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
+    threads = torch.get_num_threads() if threads is None else threads
+    jobs = []
+    for i, (p, g) in enumerate(zip(params, grads)):
+        dt = np.float32 if p.dtype == torch.float32 else np.float64
+        pn, gn = p.detach().view(-1).numpy(), g.detach().view(-1).numpy()
+        head = (dt(-1.0 if maximize else 1.0),)
+        tail = (dt(keep), dt(lr_eff), dt(0.0 if tau is None else tau))
+        if bufs is None:
+            def run(lo, hi, pn=pn, gn=gn, args=head + tail, kernel=_KERNELS[kind + "_plain"]):
+                kernel(pn[lo:hi], gn[lo:hi], *args)
+        else:
+            bn = bufs[i].view(-1).numpy()
+            args = (bool(fresh[i]) if fresh is not None else False, bool(nesterov)) + head + (
+                dt(beta), dt(one_minus_damp)) + tail
+
+            def run(lo, hi, pn=pn, gn=gn, bn=bn, args=args, kernel=_KERNELS[kind]):
+                kernel(pn[lo:hi], gn[lo:hi], bn[lo:hi], *args)
+
+        jobs.append((pn.shape[0], run))
+    _run_sliced(jobs, threads)
+
+
+def group_absmax(tensors) -> float:
+    """max |t| over a list of contiguous CPU float32 / float64 tensors, from an integer max over their bit
+    patterns with the sign bit cleared (monotone in |x| for non-negative floats; NaN patterns lie above
+    +inf): nan if any entry is NaN, else inf if any is infinite; 0 for no entries. One vectorised read."""
+    jobs, found = [], []
+    for t in tensors:
+        if not t.numel():
+            continue
+        if not ready("absmax", t.dtype):
+            raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
+        a = t.detach().view(-1).numpy()
+        single = a.dtype == np.float32
+        bits = a.view(np.int32 if single else np.int64)
+        mask = np.int32(0x7FFFFFFF) if single else np.int64(0x7FFFFFFFFFFFFFFF)
+        ftype = np.float32 if single else np.float64
+
+        def run(lo, hi, bits=bits, mask=mask, ftype=ftype):
+            m = _KERNELS["absmax"](bits[lo:hi], mask)
+            found.append(float(np.array([m], dtype=bits.dtype).view(ftype)[0]))
+
+        jobs.append((bits.shape[0], run))
+    _run_sliced(jobs, torch.get_num_threads())
+    if any(math.isnan(m) for m in found):
+        return math.nan
+    return max(found, default=0.0)
+
+
+def psi_values(x: torch.Tensor, kind: str = "tanh") -> torch.Tensor:
+    """psi(x) as the kernels compute it (float64 evaluation, rounded to x's dtype): for tests and for
+    anyone who wants the kernels' numbers outside a step."""
+    if kind not in ("tanh", "algebraic"):
+        raise ValueError(f"psi kind must be 'tanh' or 'algebraic', got {kind!r}")
+    if not ready("psi", x.dtype) and not (kind == "tanh" and x.dtype != torch.float32):
+        raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
+    if kind == "tanh" and x.dtype != torch.float32:
+        return torch.tanh(x)  # as the optimizers do: the compiled tanh is for float32 only
+    xc = x.detach().contiguous().view(-1)
+    out = torch.empty_like(xc)
+    _KERNELS["psi"](xc.numpy(), out.numpy(), 1 if kind == "tanh" else 2)
+    return out.view(x.shape)
