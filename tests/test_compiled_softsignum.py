@@ -51,9 +51,12 @@ class TestTanh:
         assert math.copysign(1.0, float(y[1])) == -1.0
 
     def test_kernel_computes_the_documented_rational(self):
+        # the kernel's Horner steps are fused multiply-adds, the numpy reference's are not: the float64 values
+        # differ by a few 1e-16 relative, so the float32 results agree but where one lies that close to a midpoint
         x = _args(1, 100_000)
         got = C.psi_values(torch.from_numpy(x)).numpy()
-        assert np.array_equal(got, T.tanh_rational(x.astype(np.float64)).astype(np.float32))
+        d = _ulps32(got, T.tanh_rational(x.astype(np.float64)).astype(np.float32))
+        assert d.max() <= 1 and (d > 0).mean() <= 1e-5
 
     def test_coefficients_meet_their_stated_error(self):
         s = np.linspace(0, T.TANH_CLAMP, 400_001)

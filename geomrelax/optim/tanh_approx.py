@@ -2,7 +2,7 @@
 
     tanh(x) ~ sign(x) a P(a^2) / Q(a^2),   a = min(|x|, TANH_CLAMP),   P, Q of degree 5, Q(0) = 1,
 
-evaluated in float64 and rounded to float32. TANH_CLAMP = 9.25: tanh(9.25) = 1 - 1.9e-8 rounds to 1 in
+evaluated in float64 (Horner, fused multiply-adds in the kernels) and rounded to float32. TANH_CLAMP = 9.25: tanh(9.25) = 1 - 1.9e-8 rounds to 1 in
 float32, so the clamp costs nothing there. The coefficients minimise the relative error of
 P(s) / Q(s) against tanh(sqrt(s)) / sqrt(s) on s in [0, TANH_CLAMP^2] (:func:`fit_tanh_rational`:
 Sanathanan-Koerner iterations, then Lawson reweighting towards the minimax solution); their
