@@ -97,6 +97,12 @@ class TestGroupAbsmax:
         assert C.group_absmax([torch.tensor([-0.0, 1e-45 if dtype == torch.float32 else 5e-324], dtype=dtype)]) > 0
         assert C.group_absmax([]) == 0.0 and C.group_absmax([torch.zeros(0, dtype=dtype)]) == 0.0
 
+    @pytest.mark.parametrize("where", [0, 25_000, 50_001, 75_002, 100_002])
+    def test_every_quarter_and_the_tail_is_read(self, where):
+        t = torch.rand(100_003) * 0.5  # four quarters of 25_000 and a tail of 3
+        t[where] = -7.5
+        assert C.group_absmax([t]) == 7.5
+
     @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
     def test_nonfinite(self, bad):
         t = torch.randn(400_000)
