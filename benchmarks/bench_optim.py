@@ -2,8 +2,8 @@
 
     python -m benchmarks.bench_optim [--numel 10000000] [--tensors 50] [--reps 15] [--threads 1] [--no-fused]
 
-"default" is the path a user gets without options (on CPU the chunked in-place kernel of
-geomrelax.optim.kernels). The floor is the time to move 5 words per parameter (read theta, g, b; write theta, b) at the
+"default" is the path a user gets without options (on CPU the compiled kernels of
+geomrelax.optim.compiled; "chunked" is foreach=False, the in-place chunked ATen path of geomrelax.optim.kernels). The floor is the time to move 5 words per parameter (read theta, g, b; write theta, b) at the
 bandwidth of a large tensor copy_ measured in the same run. Absolute times depend on the machine
 and its load; compare the ratios of one run. The "check" row is the non-finite check alone (one
 fused reduction per group over the gradients: 1 word per parameter).
@@ -81,13 +81,13 @@ def bench(numel=10_000_000, tensors=50, reps=15, fused=True):
             for p, s in zip(params, saved):
                 p.copy_(s)
 
-    for foreach in (True, False):
+    for kw in ({"foreach": True}, {"foreach": False}, {"fused": True}):
         reset()
-        run(f"AdamW foreach={foreach}", torch.optim.AdamW(params, lr=1e-3, foreach=foreach))
+        run("AdamW " + ", ".join(f"{k}={v}" for k, v in kw.items()), torch.optim.AdamW(params, lr=1e-3, **kw))
     probe = SoftSignum(params)
     work = probe._collect()
     rows.append(("non-finite check alone (1 word/param)", timed(lambda: probe._check_gradients(work), reps), None))
-    impls = [("default", {}), ("foreach", {"foreach": True})] + ([("fused", {"fused": True})] if fused else [])
+    impls = [("default", {}), ("chunked (foreach=False)", {"foreach": False}), ("foreach", {"foreach": True})] + ([("fused", {"fused": True})] if fused else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, kw in impls:

@@ -107,9 +107,11 @@ class Spectral(Regularizer):
         return self.base.contains(self._snap(self.singular_values(_check_matrix(x, "X"))), tol)
 
     def lmo(self, m) -> np.ndarray:
-        u, s, vt = self.svd(_check_matrix(m, "M"))
-        # the base LMO of -sigma gives the (non-negative) weights of the maximising singular directions
-        return -_rebuild(u, self.base.lmo(-s), vt)
+        m = _check_matrix(m, "M")
+        u, s, vt = self.svd(m)
+        # the base LMO of -sigma gives the (non-negative) weights of the maximising singular directions; in
+        # m's dtype (the base's weights may come back in float64 and would promote a float32 result)
+        return (-_rebuild(u, self.base.lmo(-s), vt)).astype(m.dtype, copy=False)
 
     def support(self, m) -> np.ndarray:
         return self.base.support(self.singular_values(_check_matrix(m, "M")))

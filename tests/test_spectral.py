@@ -40,6 +40,17 @@ def test_spectral_box_lmo_is_minus_polar_and_support_is_nuclear():
     assert np.sum(M * P) == pytest.approx(np.linalg.norm(M, "nuc"), rel=1e-14)
 
 
+@pytest.mark.parametrize("name", ["box", "box_quadratic", "entropic", "ball_quadratic"])
+def test_spectral_lmo_keeps_float32(name):
+    # the base's weights come back in float64; the lift must not promote a float32 LMO (it read as outside
+    # a float32 ball before). float32 SVD: the result agrees with the float64 one to ~1e-6 of its scale
+    M = np.random.default_rng(4).standard_normal((6, 4))
+    S = gr.spectral(name)
+    d32 = S.lmo(M.astype(np.float32))
+    assert d32.dtype == np.float32
+    np.testing.assert_allclose(d32, S.lmo(M), atol=64 * 6 * np.finfo(np.float32).eps)
+
+
 @pytest.mark.parametrize("name", ["euclidean", "box_quadratic", "entropic", "algebraic", "ball_quadratic"])
 def test_lewis_gradient_by_finite_differences(name):
     rng = np.random.default_rng(2)

@@ -8,8 +8,9 @@ Here the same minimization is written as a disciplined convex program, solved by
 compared with the closed form under a tolerance derived from the solver's own certificate:
 
     U   = f(P_D(d_hat))                  float64 value of f at the solver's point projected onto D (a
-                                         feasible point, so U >= f*); V is evaluated by V.value, not by
-                                         the conjugate under test
+                                         feasible point, so U >= f*; P_D is V.project, or the point as
+                                         solved when V knows no projection); V is evaluated by V.value,
+                                         not by the conjugate under test
     L   = dobj - ||r_d||_inf ||x_hat||_1 the conic dual objective, corrected for the dual residual
                                          r_d = P x + c + A^T z: for z in K*, weak duality gives
                                          f* >= dobj + r_d^T x*, and ||x*||_1 is estimated by ||x_hat||_1
