@@ -91,6 +91,15 @@ def test_torch_only_through_backend(path):
     assert not found, f"{path.relative_to(ROOT)} imports {found}; the core reaches torch through geomrelax.backend"
 
 
+@pytest.mark.parametrize("path", list(modules()), ids=lambda p: str(p.relative_to(ROOT)))
+def test_numba_only_in_its_kernel_module(path):
+    # numba's import costs ~0.5 s and it is optional at run time: one module imports it, lazily reached
+    if path.name == "_numba_kernels.py":
+        return
+    found = sorted(n for n in imports(path) if n.split(".")[0] in ("numba", "llvmlite"))
+    assert not found, f"{path.relative_to(ROOT)} imports {found}; only geomrelax/optim/_numba_kernels.py may"
+
+
 # Python's own evaluators, called as builtins; sympy's, called in any way (sympy.sympify, S(...) is not a call of these)
 BUILTIN_EVALUATORS = {"eval", "exec", "compile", "__import__"}
 SYMPY_EVALUATORS = {"sympify", "parse_expr", "lambdastr", "parse_latex"}
@@ -121,7 +130,7 @@ def test_rooms_stay_small(path):
 
 
 def test_import_geomrelax_stays_light():
-    code = ("import sys, geomrelax; heavy = [m for m in ('torch', 'sympy', 'cvxpy', 'matplotlib', 'synthetic', "
+    code = ("import sys, geomrelax; heavy = [m for m in ('torch', 'numba', 'sympy', 'cvxpy', 'matplotlib', 'synthetic', "
             "'proofs_check', 'figures') if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "", f"import geomrelax loaded {out.stdout.strip()}"
