@@ -69,9 +69,9 @@ check their gradients before calling these maps.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -80,15 +80,34 @@ from .. import updates as U
 from ..errors import GeomrelaxError
 from ..lmo import check_tau
 from ..updates import NS5_COEFFICIENTS, NS5_EPS
+from . import minimax_design as D
+
 MINIMAX_STEPS = 7
 MINIMAX_FLOOR = 3e-4
-MINIMAX_ERROR_BOUND = 1e-2  # float32, three decades, tau in [10, 1e9]: see the module docstring
+MINIMAX_ERROR_BOUND = 1e-2  # per direction, relative, above the float32 floor: see the module docstring
 OFFICIAL_STEPS = 5
 _Z_STEPS = 1  # leading minimax steps taken on [u, tau^-1 P] rather than on the Gram matrix
+
+
+class Design(NamedTuple):
+    """A minimax design: floor, steps (K quintics or a sequence of odd degrees), safety margin above 1,
+    and the most quintics a small-tau plan may use instead (so that it never costs more)."""
+    floor: float
+    steps: object
+    safety: float
+    max_quintics: int
+
+
+POLAR_DESIGN = Design(MINIMAX_FLOOR, MINIMAX_STEPS, 0.0, 6)     # float32, tau large: 1.4x NS5, E = 2.1e-4
+GRAM_DESIGN = Design(7e-4, (5, 5, 9, 9, 9), 1e-3, 5)            # float32, the Gram form: 1.47x NS5 square, E = 9.2e-4
+HALF_DESIGN = Design(2e-2, 5, 0.02, 4)                          # bfloat16 / float16, both forms, E = 8e-7
+FLOAT32_FLOOR = GRAM_DESIGN.floor   # the documented floor: sigma >= floor sqrt(c)
+HALF_ERROR_BOUND = 5e-2             # bfloat16, relative to f(sigma_1), above HALF_FLOOR (float16 meets 1e-2)
+HALF_FLOOR = 5e-2                   # half precision: the floor of the measured bound (sigma / sigma_max), see the docstring
 METHODS = ("minimax", "exact", "official")
 
 __all__ = [
-    "METHODS", "MINIMAX_ERROR_BOUND", "MINIMAX_FLOOR", "MINIMAX_STEPS", "NS5_COEFFICIENTS", "default_dtype", "map_errors",
+    "Design", "FLOAT32_FLOOR", "GRAM_DESIGN", "HALF_DESIGN", "HALF_ERROR_BOUND", "HALF_FLOOR", "METHODS", "MINIMAX_ERROR_BOUND", "MINIMAX_FLOOR", "MINIMAX_STEPS", "NS5_COEFFICIENTS", "POLAR_DESIGN", "default_dtype", "map_errors",
     "minimax_coefficients", "minimax_gain", "minimax_plan", "newton_schulz5", "official_step_gain", "smoothed_polar",
     "smoothed_polar_exact", "smoothed_polar_minimax", "smoothed_polar_official",
 ]
@@ -231,189 +250,166 @@ def official_step_gain(x):
     return x * (3 - x) ** 2 / 4
 
 
-def _remez_odd_quintic(lo: float):
-    """Minimax odd quintic p(x) = a x + b x^3 + c x^5 approximating 1 on [lo, 1]; returns (a, b, c, E).
+def minimax_coefficients(floor: float = MINIMAX_FLOOR, steps=MINIMAX_STEPS, safety: float = 0.0):
+    """The greedy minimax design for [floor, 1]: (coefficients per step, E) with |phi - 1| <= E there.
 
-    Equioscillation at lo, the two interior critical points and 1: p = 1 - E, 1 + E, 1 - E, 1 + E.
-    The critical points are the positive roots of p'(x) = a + 3b x^2 + 5c x^4 (a quadratic in x^2),
-    so each exchange is exact and the iteration converges in a few passes.
-    """
-    sign = np.array([-1.0, 1.0, -1.0, 1.0])
-    x = np.array([lo, lo + 0.3 * (1 - lo), lo + 0.8 * (1 - lo), 1.0])
-    for _ in range(200):
-        a, b, c, E = np.linalg.solve(np.stack([x, x ** 3, x ** 5, -sign], 1), np.ones(4))
-        y = np.roots([5 * c, 3 * b, a])
-        y = np.sort(np.real(y[np.isreal(y) & (np.real(y) > 0)]))
-        if y.size != 2:
-            raise GeomrelaxError(f"minimax design failed on [{lo}, 1]: p' has {y.size} positive critical points")
-        x_new = np.array([lo, math.sqrt(y[0]), math.sqrt(y[1]), 1.0])
-        done = np.allclose(x_new, x, rtol=1e-13, atol=0.0)
-        x = x_new
-        if done:
-            break
-    else:
-        raise GeomrelaxError(f"minimax design on [{lo}, 1] did not converge")
-    if not (lo < x[1] < x[2] < 1.0 and 0 < E < 1):
-        raise GeomrelaxError(f"minimax design on [{lo}, 1] is degenerate (points {x}, error {E})")
-    return float(a), float(b), float(c), float(E)
-
-
-# The classical quintic Newton-Schulz (order-3 convergence at 1) for intervals too close to [1, 1]
-# for the Remez solve; the greedy design hands it over only once E is far below float32 resolution.
-_NEWTON_QUINTIC = (15 / 8, -10 / 8, 3 / 8)
-
-
-@functools.lru_cache(maxsize=64)
-def _minimax_design(floor: float, steps: int):
-    coeffs, errors = [], []
-    lo = floor
-    for k in range(steps):
-        try:
-            if 1.0 - lo < 1e-6:
-                raise GeomrelaxError("interval too close to [1, 1] for the Remez solve")
-            a, b, c, E = _remez_odd_quintic(lo)
-        except GeomrelaxError:  # near 1 the exchange stalls (seen at lo = 0.998): Newton's quintic is then ample
-            a, b, c = _NEWTON_QUINTIC
-            E = 1.0 - float(lo * (a + b * lo ** 2 + c * lo ** 4))
-        if k < steps - 1:
-            # rescale so that [lo, 1] lands in [(1-E)/(1+E), 1]: the next design interval ends at 1
-            a, b, c = a / (1 + E), b / (1 + E), c / (1 + E)
-            lo = (1 - E) / (1 + E)
-        coeffs.append((a, b, c))
-        errors.append(E)
-    return tuple(coeffs), errors[-1]
-
-
-def minimax_coefficients(floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEPS):
-    """The greedy minimax quintics for [floor, 1]: ((a_k, b_k, c_k) for k < steps, E) with |phi - 1| <= E there.
-
+    ``steps``: K (K quintics, coefficients (a, b, c)) or a sequence of odd degrees (3, 5, 7, 9).
     Every step but the last is scaled so that its image of [lo_k, 1] ends at 1; the last one is
-    centred on 1. Computed once per (floor, steps) and cached.
+    centred on 1 (:func:`geomrelax.optim.minimax_design.design`). Cached.
     """
-    floor = float(floor)
-    if not (0.0 < floor < 1.0):
-        raise GeomrelaxError(f"floor must lie in (0, 1), got {floor!r}")
-    return _minimax_design(floor, _check_steps(steps))
+    return D.design(floor, steps, safety)
 
 
-_FLOOR_GRID = 2.0 ** 0.25  # lower ends above the floor are snapped down to this grid, so designs are cached
+def minimax_plan(floor: float = MINIMAX_FLOOR, steps=MINIMAX_STEPS, xmin: float = 0.0, safety: float = 0.0,
+                 max_quintics=None):
+    """The coefficients the minimax map uses when every x = sqrt(g) (g an eigenvalue of G_0) is >= xmin:
+    fewer quintics designed on [xmin, 1] when they reach the design's E (:func:`minimax_design.plan`)."""
+    return D.plan(floor, steps, xmin, safety, max_quintics)
 
 
-def minimax_plan(floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEPS, xmin: float = 0.0):
-    """The coefficients the minimax map uses when every x = sqrt(g) (g an eigenvalue of G_0) is >= xmin.
-
-    The shift alone gives g >= tau^-2 / c, so for small tau the spectrum starts far above ``floor``:
-    then the fewest greedy steps designed on [lo, 1] whose error is at most E(floor, steps) are
-    used, lo = xmin snapped down to floor * 2^(k/4) (k >= 0). Otherwise the (floor, steps) design.
-    """
-    coeffs, E = minimax_coefficients(floor, steps)
-    if not xmin >= floor * _FLOOR_GRID:
-        return coeffs
-    lo = min(floor * _FLOOR_GRID ** math.floor(math.log(xmin / floor, _FLOOR_GRID)), 0.5)
-    for s in range(1, steps):
-        c, e = minimax_coefficients(lo, s)
-        if e <= E:
-            return c
-    return coeffs
-
-
-def minimax_gain(x, floor: float = MINIMAX_FLOOR, steps: int = MINIMAX_STEPS, xmin: float = 0.0):
-    """phi(x): the composed odd quintics of :func:`minimax_plan`, in float64. The minimax map
+def minimax_gain(x, floor: float = MINIMAX_FLOOR, steps=MINIMAX_STEPS, xmin: float = 0.0, safety: float = 0.0,
+                 max_quintics=None):
+    """phi(x): the composed odd polynomials of :func:`minimax_plan`, in float64. The minimax map
     multiplies f(sigma) by phi(x), x = sqrt((sigma^2 + tau^-2) / c)."""
-    coeffs = minimax_plan(floor, steps, xmin)
-    x = np.asarray(x, dtype=np.float64)
-    for a, b, c in coeffs:
-        x2 = x * x
-        x = x * (a + b * x2 + c * x2 * x2)
-    return x
+    return D.gain(x, minimax_plan(floor, steps, xmin, safety, max_quintics))
+
+
+def _poly(G, G2, c):
+    """(c_0, B) with R(G) = c_0 I + B, B = sum_{j >= 1} c_j G^j (j <= 4); G2 = G^2 when already at hand.
+
+    Products: none for a cubic, one for a quintic (G^2, fused), two for degrees 7 and 9 (G^2 and
+    G^2 (c_3 G + c_4 G^2): Paterson-Stockmeyer).
+    """
+    if len(c) == 2:
+        return c[0], G * c[1]
+    if len(c) == 3:
+        B = torch.baddbmm(G, G, G, beta=c[1], alpha=c[2]) if G2 is None else G * c[1] + G2 * c[2]
+        return c[0], B
+    G2 = G @ G if G2 is None else G2
+    high = G * c[3] if len(c) == 4 else G * c[3] + G2 * c[4]
+    return c[0], torch.baddbmm(G * c[1] + G2 * c[2], G2, high)
 
 
 def _gram_iteration(Xn, A, A2, shift, scale, coeffs, dtype):
-    """The greedy quintics on the shifted Gram matrix (the smaller side): returns P_K Xn / sqrt(scale)."""
+    """The design's polynomials on the shifted Gram matrix (the smaller side): returns P_K Xn / sqrt(scale)."""
     steps = len(coeffs)
     w = (shift / scale).to(dtype)
     inv = (1.0 / scale).to(dtype)
-    # G0 = (A + shift I) / scale; R_0 = a I + b G0 + c G0^2 expanded in A and A^2 (no extra product)
-    a, b, c = coeffs[0]
+    # G0 = (A + shift I) / scale and G0^2 from A and A^2 (no extra product)
     G = _eye_add_(A * inv, w)
-    R = _eye_add_(A2 * (c * inv * inv) + A * (inv * (b + 2 * c * w)), a + w * (b + c * w))
-    # The first step acts on the m x (n + m) matrix Z = [X, sqrt(w scale) P], whose Gram matrix is
+    a, B = _poly(G, _eye_add_(A2 * (inv * inv) + A * (2 * w * inv), w * w), coeffs[0])
+    R = _eye_add_(B, a)
+    # The first step acts on the m x (n + m) matrix Z = [X, sqrt(w scale) I], whose Gram matrix is
     # scale G: a float32 Gram matrix carries an absolute error of about u_32 ||G|| on every
     # eigenvalue, a relative error of up to 10% on the smallest ones (~1e-6 at the start); formed
-    # from Z after one step, when they have grown a_0^2 = 18-fold, G is accurate enough (measured
-    # worst spectral error on three decades: 9e-3 with Gram steps only, 2.6e-3 with one Z step,
-    # 8e-4 with two, which cost 0.07 NS5 more on a square matrix and 0.15 more at 4:1).
-    Bw = None
-    for k in range(1, min(_Z_STEPS, steps - 1) + 1):
+    # from Z after one step, when they have grown 18-fold, G is accurate enough (measured worst
+    # spectral error on three decades with the 7-quintic design: 9e-3 with Gram steps only, 2.6e-3
+    # with one Z step, 8e-4 with two, which cost 0.07 NS5 more on a square matrix and 0.15 more at 4:1).
+    z = min(_Z_STEPS, steps - 1)
+    if z:
         Xn = R @ Xn
-        Bw = R * w.sqrt() if Bw is None else R @ Bw
+        Bw = R * w.sqrt()
         G = (Xn @ Xn.mT).mul_(inv).add_(Bw @ Bw.mT)
-        a, b, c = coeffs[k]
-        R = _eye_add_(torch.baddbmm(G, G, G, beta=b, alpha=c), a)
+        a, B = _poly(G, None, coeffs[1])
+        R = _eye_add_(B, a)
     P = R
-    for k in range(min(_Z_STEPS, steps - 1) + 1, steps):
+    for k in range(z + 1, steps):
         # G <- R G R (= R^2 G: all these matrices are polynomials in G0 and commute). R stays near
         # its scalar part, so this keeps small eigenvalues accurate; recomputing P G0 P instead
         # would amplify rounding by ||P||^2 (measured: errors of order 1 at tau = 1e9)
         G = R @ (G @ R)
-        a, b, c = coeffs[k]
-        R = _eye_add_(torch.baddbmm(G, G, G, beta=b, alpha=c), a)
+        a, B = _poly(G, None, coeffs[k])
+        R = _eye_add_(B, a)
         P = R @ P
     return (P * scale.rsqrt().to(dtype)) @ Xn
 
 
 def _polar_iteration(X, A, A2, coeffs):
-    """X <- a X + (b A + c A^2) X with A = X X^T, one step per quintic (A, A^2 of the first step given)."""
-    for k, (a, b, c) in enumerate(coeffs):
-        if k == 0:
-            B = A2 * c + A * b
-        else:
-            A = X @ X.mT
-            B = torch.baddbmm(A, A, A, beta=b, alpha=c)
+    """X <- c_0 X + B(A) X with A = X X^T, one step per polynomial (A, A^2 of the first step given)."""
+    for k, c in enumerate(coeffs):
+        if k:
+            A, A2 = X @ X.mT, None
+        a, B = _poly(A, A2, c)
         X = torch.baddbmm(X, B, X, beta=a)
     return X
 
 
-def _polar_form(ratio: float, floor: float, steps: int) -> bool:
+def _z_iteration(X, A, A2, w, coeffs):
+    """The polar iteration on Z = [X, sqrt(w) I] (m x (n + m)); returns its first block.
+
+    The polar factor of Z is (X X^T + w I)^{-1/2} [X, sqrt(w) I], so its first block is the smoothed
+    polar map, and every singular value of Z is >= sqrt(w): the shift is carried by the second block
+    X_2 = sqrt(w) P_k (a polynomial in G0, kept as a matrix). Each step recomputes Z Z^T = X X^T +
+    X_2 X_2^T from the iterate, so rounding cannot make an eigenvalue negative and feed back (the
+    Gram form's R G R can, and went NaN in bfloat16). Steps after the first cost 2 m^2 n + 3 m^3
+    (the last one 2 m^2 n + 2 m^3: X_2 is not needed after it).
+    """
+    rw = w.sqrt()
+    G = _eye_add_(A.clone(), w)
+    G2 = _eye_add_(A2 + A * (2 * w), w * w)
+    X2 = None
+    for k, c in enumerate(coeffs):
+        if k:
+            G, G2 = torch.baddbmm(X2 @ X2.mT, X, X.mT), None
+        a, B = _poly(G, G2, c)
+        if k < len(coeffs) - 1:
+            X2 = _eye_add_(B * rw, a * rw) if X2 is None else torch.baddbmm(X2, B, X2, beta=a)
+        X = torch.baddbmm(X, B, X, beta=a)
+    return X
+
+
+def _polar_form(ratio: float, design: Design) -> bool:
     """True when the map iterates on X itself rather than on the shifted Gram matrix; ratio = max shift / scale.
 
     The shift then moves f by at most ratio / (2 floor^2) <= E / 2 on every direction above the floor,
-    so the polar factor itself is the target: the quintics act on X as Muon's NS5 does (2 m^2 n + m^3
-    a step, 1.4x NS5 for 7 steps on any shape), and in float32 they are more accurate than the Gram
-    form (measured worst 2.1e-4 = E on three decades against up to 1.3e-2 for the Gram form on small
-    tall matrices).
+    so the polar factor itself is the target: the polynomials act on X as Muon's NS5 does (2 m^2 n + m^3
+    a quintic step, 1.4x NS5 for 7 steps on any shape), and in float32 they are more accurate than the
+    Gram form (measured worst 2.1e-4 = E on three decades against up to 1.3e-2 for the Gram form on
+    small tall matrices). Below the floor phi(x) <= x / sqrt(x^2 + E floor^2) <= f (checked on each
+    design): directions are only shrunk.
     """
-    return ratio <= minimax_coefficients(floor, steps)[1] * floor ** 2
+    return ratio <= D.design(design.floor, design.steps, design.safety)[1] * design.floor ** 2
 
 
-def smoothed_polar_minimax(G, tau, *, steps: int = MINIMAX_STEPS, floor: float = MINIMAX_FLOOR,
-                           dtype=torch.float32) -> torch.Tensor:
-    """The smoothed polar map by the greedy minimax quintic iteration on the shifted Gram matrix.
+def _designs(dtype, steps, floor):
+    """(polar design, shifted design) for a working dtype; ``steps``/``floor`` given: that quintic design for both."""
+    half = torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
+    if steps is None and floor is None:
+        return (HALF_DESIGN, HALF_DESIGN) if half else (POLAR_DESIGN, GRAM_DESIGN)
+    steps = MINIMAX_STEPS if steps is None else _check_steps(steps)
+    custom = Design(MINIMAX_FLOOR if floor is None else floor, steps, HALF_DESIGN.safety if half else 0.0, steps - 1)
+    D.design(custom.floor, custom.steps, custom.safety)  # checks floor
+    return custom, custom
 
-    See the module docstring: the result is U diag(f(sigma) phi(sqrt((sigma^2 + tau^-2)/c))) W^T
-    (up to float rounding) with |phi - 1| <= E on [floor, 1].
+
+def smoothed_polar_minimax(G, tau, *, steps=None, floor=None, dtype=torch.float32) -> torch.Tensor:
+    """The smoothed polar map by the greedy minimax iteration (module docstring: forms, designs, bounds).
+
+    The result is U diag(f(sigma) phi(sqrt((sigma^2 + tau^-2)/c))) W^T (up to float rounding) with
+    |phi - 1| <= E on [floor, 1]. ``steps``/``floor`` (default: the dtype's designs) set a design of
+    that many quintics from that floor for both forms. Half precision (bfloat16, float16) takes the
+    polar form or the iteration on Z = [u, tau^-1 I], never the Gram form.
     """
     G = _check_matrix(G)
     tau = check_tau(tau)
-    steps = _check_steps(steps)
     dtype = _check_dtype(dtype)
-    if torch.finfo(dtype).eps > torch.finfo(torch.float32).eps:
-        # measured: NaN in bfloat16 from tau = 1e3 on (rounding pushes eigenvalues past the quintics'
-        # stable range) and 0.6 relative error below; see the module docstring
-        raise GeomrelaxError(f"the minimax map needs float32 or float64, got {dtype}: a half-precision Gram "
-                             "iteration cannot resolve three decades of singular values")
-    minimax_coefficients(floor, steps)  # checks floor
-    X = G.to(dtype)
+    polar_design, shifted_design = _designs(dtype, steps, floor)
+    half = torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
+    X = G.to(torch.float64 if dtype == torch.float64 else torch.float32)
     transposed = X.size(-2) > X.size(-1)
     if transposed:
         X = X.mT
     batch, (m, n) = X.shape[:-2], X.shape[-2:]
     X = X.reshape(-1, m, n)
-    # Scale by the largest entry: the Gram matrix then cannot overflow, and the shift becomes
+    # Scale by the Frobenius norm (taken after scaling by the largest entry, so it cannot overflow):
+    # every entry of X X^T and (X X^T)^2 is then <= 1, also in float16; the shift becomes
     # (1 / (tau s0))^2, computed in float64 so that no intermediate over- or underflows.
     s0 = X.abs().amax(dim=(-2, -1), keepdim=True)
     s0 = torch.where(s0 > 0, s0, torch.ones_like(s0))
-    Xn = X / s0
+    s0 = s0 * torch.linalg.matrix_norm(X / s0, keepdim=True)
+    zero = s0 == 0
+    s0 = torch.where(zero, torch.ones_like(s0), s0)
+    Xn = (X / s0).to(dtype)
     A = Xn @ Xn.mT
     A2 = A @ A
     s0d = s0.to(torch.float64)
@@ -422,18 +418,30 @@ def smoothed_polar_minimax(G, tau, *, steps: int = MINIMAX_STEPS, floor: float =
     shift = shift.clamp(max=1e300)
     scale = torch.linalg.matrix_norm(A2, keepdim=True, dtype=torch.float64).sqrt() + shift
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # X = 0 and tau = inf: the result is 0 anyway
+    inv = (1.0 / scale).to(torch.float64 if dtype == torch.float64 else torch.float32)
+
+    def scaled(M, factor):  # M * factor with the factor in float32: 1 / scale^2 can pass float16's range
+        return (M.to(torch.float32) * factor).to(dtype) if half else M * factor.to(dtype)
+
     # every eigenvalue of G0 is >= shift / scale: for small tau fewer steps reach the same design error
-    coeffs = minimax_plan(floor, steps, math.sqrt(float((shift / scale).min())))
-    inv = (1.0 / scale).to(dtype)
-    if _polar_form(float((shift / scale).max()), floor, steps):
-        out = _polar_iteration(Xn * inv.sqrt(), A * inv, A2 * (inv * inv), coeffs)
+    xmin = math.sqrt(float((shift / scale).min()))
+    polar = _polar_form(float((shift / scale).max()), polar_design)
+    design = polar_design if polar else shifted_design
+    coeffs = minimax_plan(design.floor, design.steps, xmin, design.safety, design.max_quintics)
+    if polar:
+        out = _polar_iteration(scaled(Xn, inv.sqrt()), scaled(A, inv), scaled(A2, inv * inv), coeffs)
+    elif half:
+        out = _z_iteration(scaled(Xn, inv.sqrt()), scaled(A, inv), scaled(A2, inv * inv), (shift / scale).to(dtype),
+                           coeffs)
     else:
         out = _gram_iteration(Xn, A, A2, shift, scale, coeffs, dtype)
+    # u = 0: the result is 0 (a float16 scale can underflow to 0 on the way there)
+    out = torch.where(zero, torch.zeros_like(out), out) if half else out
     out = out.reshape(*batch, m, n)
     return out.mT if transposed else out
 
 
-def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, floor: float = MINIMAX_FLOOR):
+def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, floor=None):
     """S_tau(G) = G (G^T G + tau^-2 I)^{-1/2} by ``method`` in METHODS ('minimax', 'exact', 'official').
 
     ``steps`` defaults to 7 (minimax) or 5 (official); ``dtype`` to float32 (minimax), float64
@@ -447,29 +455,33 @@ def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, f
         return smoothed_polar_official(G, tau, steps=OFFICIAL_STEPS if steps is None else steps,
                                        dtype=torch.bfloat16 if dtype is None else dtype)
     if method == "minimax":
-        return smoothed_polar_minimax(G, tau, steps=MINIMAX_STEPS if steps is None else steps, floor=floor,
+        return smoothed_polar_minimax(G, tau, steps=steps, floor=floor,
                                       dtype=torch.float32 if dtype is None else dtype)
     raise GeomrelaxError(f"unknown spectral map {method!r}; expected one of {METHODS}")
 
 
-def map_errors(Y, G, tau, svd=None):
+def map_errors(Y, G, tau, svd=None, *, floor: float = 0.0, relative: str = "direction"):
     """Errors of an approximation Y of S_tau(G) against the float64 SVD formula.
 
     Returns (fro, spectral): fro = ||Y - S||_F / ||S||_F; spectral = max_i ||(Y - S) w_i|| / f(sigma_i)
-    over the right singular vectors w_i of G with sigma_i > 0 (the worst relative error over the
-    spectrum: S w_i = f(sigma_i) u_i). NaN in Y gives NaN. ``svd``: G's float64 thin SVD
-    (U, s, Vh) when already at hand (comparing several Y to one G).
+    over the right singular vectors w_i of G with sigma_i > floor sigma_1 (the worst relative error over
+    the spectrum: S w_i = f(sigma_i) u_i). ``relative="top"`` divides by f(sigma_1) instead (the
+    half-precision metric: an error relative to the map's largest singular value). NaN in Y gives NaN.
+    ``svd``: G's float64 thin SVD (U, s, Vh) when already at hand (comparing several Y to one G).
     """
+    if relative not in ("direction", "top"):
+        raise GeomrelaxError(f"relative must be 'direction' or 'top', got {relative!r}")
     G = _check_matrix(G).to(torch.float64)
     tau = check_tau(tau)
     U, s, Vh = torch.linalg.svd(G, full_matrices=False) if svd is None else svd
     f = (s > 0).to(s.dtype) if math.isinf(tau) else tau * s / torch.hypot(torch.ones_like(s), tau * s)
     S = (U * f.unsqueeze(-2)) @ Vh
     D = Y.to(torch.float64) - S
-    fro = float((torch.linalg.matrix_norm(D) / torch.linalg.matrix_norm(S)).max())
-    per = torch.linalg.vector_norm(D @ Vh.mT, dim=-2)
-    keep = f > 0
-    spectral = float((per[keep] / f[keep]).max()) if bool(keep.any()) else float(per.max())
     if torch.isnan(D).any():
         return math.nan, math.nan
+    fro = float((torch.linalg.matrix_norm(D) / torch.linalg.matrix_norm(S)).max())
+    per = torch.linalg.vector_norm(D @ Vh.mT, dim=-2)
+    keep = (f > 0) & (s > floor * s[..., :1])
+    ref = f[..., :1].expand_as(f) if relative == "top" else f
+    spectral = float((per[keep] / ref[keep]).max()) if bool(keep.any()) else float(per.max())
     return fro, spectral
