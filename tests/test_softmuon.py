@@ -256,6 +256,23 @@ def test_transition_direction_per_spectral_map():
     assert off > 10 * sm.map_errors(sm.smoothed_polar_minimax(u, tmax), u, tmax)[0]
 
 
+def test_minimax_transition_in_bfloat16():
+    # map_dtype=bfloat16 (refused before the Z-form iteration): the step uses the bfloat16 minimax map, and
+    # the direction is within HALF_ERROR_BOUND of the exact one relative to its largest singular value
+    G = torch.tensor(np.random.default_rng(12).standard_normal((24, 16)), dtype=torch.float32)
+    beta, lr, tmax = 0.95, 0.1, 50.0
+    u = G.lerp(torch.zeros(24, 16).lerp_(G, 1 - beta), beta)
+    expected = sm.smoothed_polar_minimax(u, tmax, dtype=torch.bfloat16)
+    p = torch.nn.Parameter(torch.zeros(24, 16))
+    opt = SoftMuon([p], lr=lr, momentum=beta, sign_iters=0, transition_iters=4, tmax=tmax,
+                   map_dtype=torch.bfloat16)
+    p.grad = G.clone()
+    opt.step()
+    assert torch.equal(p.detach(), torch.zeros(24, 16).add_(expected.float(), alpha=-lr * math.sqrt(24 / 16)))
+    _, err = sm.map_errors(expected, u, tmax, floor=sm.HALF_FLOOR, relative="top")
+    assert err <= sm.HALF_ERROR_BOUND
+
+
 def test_minimax_transition_tracks_the_exact_one():
     # the same run with the minimax and the exact map: the maps differ by <= ~1e-3 relative, and so do
     # the parameter displacements over 8 steps (the gradients depend on theta only through a contraction)

@@ -16,55 +16,70 @@ which tends to the polar factor as tau -> inf and to tau u as tau -> 0. Three wa
   reproduced step for step (5 steps in bfloat16 by default). It is a poor approximation: a small
   eigenvalue x of the normalised Gram matrix only grows as x -> x (3 - x)^2 / 4 per step, and in
   bfloat16 it overflows to NaN with 20 or more steps for tau >= 100 (see ``official_step_gain``).
-- ``minimax`` (the default of the optimizers): a greedy minimax quintic iteration on the shifted
-  Gram matrix of the smaller side, in float32. Writing A = u u^T + tau^-2 I (u is m x n, m <= n
-  after a transpose) and G_0 = A / c with c >= lambda_max(A), it keeps two polynomials in G_0,
+- ``minimax`` (the default of the optimizers): greedy minimax odd-polynomial iterations (module
+  :mod:`geomrelax.optim.minimax_design`). Writing A = u u^T + tau^-2 I (u is m x n, m <= n after a
+  transpose, scaled by ||u||_F) and G_0 = A / c with c = ||(u u^T)^2||_F^{1/2} + tau^-2 >= lambda_max(A)
+  (within a factor m^{1/4}), the Gram form keeps polynomials R_k(G_k) (a_k I + b_k G_k + c_k G_k^2 for a
+  quintic step, degree 4 in G_k for a nonic one),
 
-      R_k = a_k I + b_k G_k + c_k G_k^2,   P_{k+1} = R_k P_k,   G_{k+1} = R_k G_k R_k,
+      P_{k+1} = R_k P_k,   G_{k+1} = R_k G_k R_k,
 
-  and returns P_K u / sqrt(c) (the first step forms G_1 from R_0 u instead, for accuracy). On
-  each eigenvalue g of G_0 the composition x -> phi(x) of the odd quintics
-  p_k(x) = x (a_k + b_k x^2 + c_k x^4) (x = sqrt(g)) gives exactly
+  and returns P_K u / sqrt(c) (the first step forms G_1 from [R_0 u, tau^-1 R_0] instead, for accuracy).
+  On each eigenvalue g of G_0 the composition phi of the odd polynomials p_k(x) = x R_k(x^2)
+  (x = sqrt(g)) gives exactly
 
       singular value of the result = f(sigma) * phi(sqrt((sigma^2 + tau^-2) / c)),
 
-  and the coefficients are chosen greedily (Remez exchange, as in the Polar Express construction
-  of Amsel et al. 2025) so that |phi(x) - 1| <= E_K on [floor, 1]; below ``floor`` phi rises
-  monotonically from 0, so those directions are shrunk, never enlarged or NaN. The defaults
-  (7 steps, floor 3e-4, E_7 = 2.1e-4) cover every singular value down to 3e-4 sqrt(c); float32
-  cannot resolve much less anyway, since the Gram matrix carries an absolute rounding error of
-  about u_32 lambda_max, i.e. sigma / sigma_max ~ sqrt(u_32) = 2.4e-4. The scale c is
-  ||A^2||_F^{1/2} (an upper bound of lambda_max within a factor m^{1/4}, and A^2 is needed by the
-  first step anyway).
+  and the steps are designed greedily (Remez exchange, as in the Polar Express construction of Amsel
+  et al. 2025) so that |phi(x) - 1| <= E on [floor, 1]; below ``floor`` phi rises monotonically from 0
+  to 1 - E, so those directions are shrunk (0 <= gain <= f), never enlarged or NaN.
 
-  Two forms, one design. When tau is large against the spectrum (shift / c <= E floor^2, i.e. tau
-  sigma_max >~ 2e5), the shift moves f by at most E / 2 above the floor, the target is the polar
-  factor, and the quintics act on X itself as NS5 does: 7 (2 m^2 n + m^3) multiply-adds, 1.4x NS5
-  on every shape; in float32 this form is the more accurate one (error = E on three decades). Otherwise
-  the Gram form above: 4 m^2 n + 23 m^3 (1.8x NS5 square, 0.87x at 4:1). When the shift alone lifts
-  the spectrum (shift / c >= floor^2, small tau), fewer steps designed on [sqrt(shift / c), 1] reach the
-  same E (``minimax_plan``): 3-5 steps at tau sigma_max ~ 10-100.
-  Accuracy (float32, against the float64 SVD, singular values spanning three decades below
-  sigma_max, tau from 10 to 1e9): at most ``MINIMAX_ERROR_BOUND`` = 1e-2 relative error on every
-  singular direction, the bound the tests assert. Measured: 2e-4 .. 1.2e-3 on 128-512 matrices; the
-  worst cases are small Gram-form matrices (float32 rounding of the Gram matrix): 7.7e-3 worst over
-  ~10,000 random 4x6 .. 128x32 inputs, 6.4e-3 found by an adversarial search on 6x4 inputs (tau =
-  1077, singular values [0.69, 0.59, 0.29, 0.025]). An earlier version of this text claimed 2.6e-3
-  everywhere: that held for 128-512 matrices only (a 6x4 input with tau = 124 gave 4.6e-3).
-  Below sigma_max * floor the relative error can reach 1 (those
-  directions are shrunk, never enlarged or NaN).
+  Forms and designs, costs counted in multiply-adds against NS5 (5 (2 m^2 n + m^3), 15 m^3 square):
+  - polar form, when tau is large against the spectrum (shift / c <= E floor^2, i.e. tau sigma_max
+    >~ 2e5 in float32): the shift moves f by at most E / 2 above the floor, the target is the polar
+    factor and the polynomials act on X itself as NS5 does. float32: 7 quintics from floor 3e-4,
+    E = 2.1e-4, 1.4x NS5 on every shape.
+  - Gram form (float32, otherwise): steps of degrees (5, 5, 9, 9, 9) from floor 7e-4, E = 9.2e-4, one
+    leading step on Z: 4 m^2 n + 18 m^3 = 22/15 NS5 square, 34/45 at 4:1. Six or seven quintics cost
+    23 and 27 m^3, and 5 or 6 quintics from 3e-4 reach only E = 0.47 / 0.07: a nonic step (two
+    products, Paterson-Stockmeyer) does more per product than a quintic in the Gram form.
+  - the Z form (bfloat16 / float16 below the polar band): the quintics act on the m x (n + m) matrix
+    Z = [u, tau^-1 I], whose polar factor's first block is S_tau(u) and whose singular values are all
+    >= tau^-1; the second block stays a symmetric m x m matrix. Z Z^T is recomputed from the iterate
+    every step, so rounding cannot make an eigenvalue negative and feed back (the Gram form's R G R can:
+    it went NaN in bfloat16 from tau = 1e3). 2 K m^2 n + (3 K - 3) m^3: 5 quintics = 22/15 NS5 square,
+    52/45 at 4:1. Half precision uses 5 quintics from floor 2e-2 with a safety margin (each step is
+    designed on [lo, 1.02]: without it the steep steps send x = 1.05 to infinity), E = 8e-7, in both
+    forms (polar form: 1.0x NS5).
+  When the shift alone lifts the spectrum (shift / c >= floor^2, small tau), fewer quintics designed on
+  [sqrt(shift / c), 1] reach the same E (``minimax_plan``): NS5's count or less at tau sigma_max <= 10.
 
-  bfloat16 / float16 are refused: rounding u to bfloat16 alone perturbs a direction of singular value
-  1e-3 sigma_max by ~2^-9 ||u||_2 / 1e-3, of order 1, whatever the iteration, and the Gram form then
-  went NaN from tau = 1e3 on (measured on 512 x 512, 0.6 relative error below).
+  Accuracy, float32 (against the float64 SVD; ``map_errors``' spectral, per direction relative to
+  f(sigma_i)): at most ``MINIMAX_ERROR_BOUND`` = 1e-2 on every direction with sigma >= FLOAT32_FLOOR
+  sqrt(c) = 7e-4 (sum_i sigma_i^8)^{1/8}, a floor <= 7e-4 r^{1/8} sigma_max (r = min(m, n); 9e-4
+  sigma_max for r = 512 with three decades log-uniform), for every tau including inf. Measured: design
+  error plus rounding 1.3e-3 worst on 128 x 128 .. 512 x 512 three-decade inputs, 2.1e-3 worst over
+  3000 random 2..64 x 2..64 inputs with tau sigma_max in [1e-2, 1e9] (the previous 7-quintic design:
+  7.7e-3 on small matrices; its Gram matrix was formed with the 2e-4 design at floor 3e-4).
+  Half precision: rounding u alone moves a direction of singular value sigma by about 2^-9 sigma_rms /
+  sigma, so the metric is the error relative to f(sigma_1), max_i ||(Y - S) w_i|| / f(sigma_1) over
+  sigma_i >= HALF_FLOOR sigma_1 = 5e-2 sigma_1 (map_errors(..., floor=HALF_FLOOR, relative="top")).
+  Measured on 8 x 6 .. 512 x 512 inputs, tau sigma_max from 1 to inf: bfloat16 <= 4.3e-2
+  (``HALF_ERROR_BOUND`` = 5e-2), float16 <= 6.8e-3. Muon's NS5 in the same metric: 0.32 against the
+  polar factor (its design: singular values in [0.68, 1.13]), and its rounding part alone (bfloat16
+  NS5 against float32 NS5) 1.7e-2 .. 3.3e-2 (float16: 4.9e-3). The bfloat16 error is set by the first,
+  steepest steps: the rounding of u u^T (2^-9 relative) times coefficients |b| + 2|c| ~ 30 perturbs the
+  iterate like an input error, which later steps do not undo (they fix singular values, not directions);
+  with the first two steps in float32 (an experiment on four inputs) it was 7e-3 .. 1.2e-2. The 1e-2
+  asked for is not met in bfloat16.
 
 Dtypes: NS5 runs in bfloat16 on CUDA and float32 elsewhere: on CPUs without bfloat16 units a
 bfloat16 NS5 is very slow (about 23 s for 1024 x 1024 against 0.3 s in float32), and float32 gives
 the same numbers on every CPU (on one with AVX512-BF16, bfloat16 was measured 2x faster than
-float32: pass ``dtype=torch.bfloat16`` there). The minimax map needs float32 on every device
-(bfloat16 cannot resolve the three decades of a gradient's spectrum). Every map returns its working dtype; the caller casts. Matrices are the
-last two axes; leading axes are a batch. Non-finite input gives non-finite output: the optimizers
-check their gradients before calling these maps.
+float32: pass ``dtype=torch.bfloat16`` there). The minimax map defaults to float32 on every device;
+bfloat16 and float16 are accepted with the bound above. Every map returns its working dtype; the
+caller casts. Matrices are the last two axes; leading axes are a batch. Non-finite input gives
+non-finite output: the optimizers check their gradients before calling these maps.
 """
 
 from __future__ import annotations
@@ -140,7 +155,8 @@ def default_dtype(device, method: str = "ns5") -> torch.dtype:
     """The working dtype of a map on a device.
 
     ``ns5``: bfloat16 on CUDA (tensor cores), float32 elsewhere (a bfloat16 NS5 on a 1024 x 1024
-    matrix takes about 23 s on a small CPU, float32 0.3 s). ``minimax``: float32 everywhere.
+    matrix takes about 23 s on a small CPU, float32 0.3 s). ``minimax``: float32 everywhere (bfloat16 and
+    float16 are accepted, with the bound of the module docstring).
     ``official``: bfloat16 (reproduction). ``exact``: float64.
     """
     device = torch.device(device)
