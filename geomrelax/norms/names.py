@@ -17,6 +17,8 @@ MATRIX_NORMS = ("frobenius", "spectral", "nuclear", "schatten:p", "kyfan:k", "ky
 _COMBINATIONS = ("ffanion", "sfanion", "kyfan_fro", "kyfan_spectral")
 NORM_NAMES: tuple = VECTOR_NORMS + MATRIX_NORMS
 _PLAIN = ("l1", "linf", "l2", "frobenius", "spectral", "nuclear", "row_l2", "col_l2", "rms", "left_polar")
+# Regularizer.norm names the Frobenius norm 'fro' (numpy's spelling): the same norm, so the same NormSpec
+_ALIASES = {"fro": "frobenius"}
 
 
 class InvalidNormError(GeomrelaxError, ValueError):
@@ -83,6 +85,7 @@ def parse_norm(norm) -> NormSpec:
         raise InvalidNormError(f"a norm is named by a string, got {type(norm).__name__}: {norm!r:.80}; "
                                f"valid norms are {', '.join(NORM_NAMES)}")
     family, _, arg = norm.strip().lower().partition(":")
+    family = _ALIASES.get(family, family)
     if family in _PLAIN:
         if arg:
             _bad(norm, f"{family} takes no parameter")

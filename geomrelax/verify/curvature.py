@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import _DUAL, TOL, _norm
+from .geometry import TOL, event_norm, norm_spec
 from .runner import _Spec
 
 
 def _check_strong_convexity(geo, rng, n, search):
     V = geo.V
     mu, nm = V.mu, V.norm
+    ball = norm_spec(nm, geo.ev)
 
     def evaluate(p):
         x1, x2 = p["x1"], p["x2"]
         v1, v2, g1 = geo.value(x1), geo.value(x2), geo.grad(x1)
         dx = x2 - x1
         with np.errstate(all="ignore"):
-            q = 0.5 * mu * _norm(nm, dx, geo.ev) ** 2
+            q = 0.5 * mu * event_norm(ball, dx, geo.ev) ** 2
             slack = v2 - v1 - geo.inner(g1, dx) - q
             allow = (TOL * (1 + np.abs(v1) + np.abs(v2) + geo.abs_inner(g1, dx) + geo.fro(g1) * geo.fro(dx) + q)
                      + geo.sens(x2))
@@ -36,7 +37,7 @@ def _check_strong_convexity(geo, rng, n, search):
     p = spec.points
     with np.errstate(all="ignore"):
         dx = p["x2"] - p["x1"]
-        nd = _norm(nm, dx, geo.ev)
+        nd = event_norm(ball, dx, geo.ev)
         est = 2 * (geo.value(p["x2"]) - geo.value(p["x1"]) - geo.inner(geo.grad(p["x1"]), dx)) / nd ** 2
     est = est[(nd > 1e-4) & np.isfinite(est) & geo.interior(p["x1"])]
     tight = f"; smallest observed 2 D_V/||dx||^2 = {est.min():.4g}" if est.size else ""
@@ -46,14 +47,14 @@ def _check_strong_convexity(geo, rng, n, search):
 
 def _check_smoothness(geo, rng, n, search):
     V = geo.V
-    mu, dual = V.mu, _DUAL[V.norm]
+    mu, ball = V.mu, norm_spec(V.norm, geo.ev)
 
     def evaluate(p):
         y1, y2 = p["y1"], p["y2"]
         c1, c2, g1 = geo.conj(y1), geo.conj(y2), geo.grad_conj(y1)
         dy = y2 - y1
         with np.errstate(all="ignore"):
-            q = _norm(dual, dy, geo.ev) ** 2 / (2 * mu)
+            q = event_norm(ball, dy, geo.ev, dual=True) ** 2 / (2 * mu)
             slack = c1 + geo.inner(g1, dy) + q - c2
             allow = TOL * (1 + np.abs(c1) + np.abs(c2) + geo.abs_inner(g1, dy) + geo.fro(g1) * geo.fro(dy) + q)
         return -slack, allow
@@ -68,9 +69,9 @@ def _check_smoothness(geo, rng, n, search):
     p = spec.points
     with np.errstate(all="ignore"):
         dy = p["y2"] - p["y1"]
-        nd = _norm(dual, dy, geo.ev)
+        nd = event_norm(ball, dy, geo.ev, dual=True)
         est = 2 * (geo.conj(p["y2"]) - geo.conj(p["y1"]) - geo.inner(geo.grad_conj(p["y1"]), dy)) / nd ** 2
     est = est[(nd > 1e-4) & np.isfinite(est)]
     tight = f"; largest observed 2 D_V*/||dy||^2 = {est.max():.4g} (1/mu = {1 / mu:.4g})" if est.size else ""
-    spec.note = f"V*(y2) <= V*(y1) + <grad V*(y1), dy> + ||dy||_*^2/(2 mu), dual norm {dual}{tight}"
+    spec.note = f"V*(y2) <= V*(y1) + <grad V*(y1), dy> + ||dy||_*^2/(2 mu), dual norm of {V.norm}{tight}"
     return spec

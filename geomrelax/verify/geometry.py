@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ..norms import InvalidNormError, NormSpec, dual_norm, norm_value, parse_norm
 from ..regularizers import Regularizer, SeparableRegularizer
 from ..spectral import Spectral
 
@@ -28,23 +29,29 @@ MATRIX_SHAPE = (3, 2)
 
 SEARCH_BOX = 1e12
 
-_DUAL = {"l2": "l2", "fro": "fro", "l1": "linf", "linf": "l1", "nuclear": "spectral", "spectral": "nuclear"}
+def norm_spec(name: str, ev: int) -> NormSpec:
+    """The norm in which V's mu is stated (any geomrelax.norms name); a matrix norm needs matrices.
+
+    On vectors the Frobenius norm is the l2 norm, so 'fro' (Regularizer's default spelling) stays valid there."""
+    spec = parse_norm(name)
+    if spec.matrix and ev == 1:
+        if spec.family != "frobenius":
+            raise InvalidNormError(f"norm {name!r} is a matrix norm, but V acts on vectors")
+        spec = parse_norm("l2")
+    return spec
 
 
-def _norm(name: str, a: np.ndarray, ev: int) -> np.ndarray:
+def event_norm(spec: NormSpec, a, ev: int, dual: bool = False) -> np.ndarray:
+    """||a|| (``dual``: the dual norm ||a||_*) per event over the last ``ev`` axes.
+
+    An event with a non-finite entry gets NaN (a NaN entry) or inf (else), as the sums of |a_i| would;
+    geomrelax.norms refuses such input, and the checks judge such points rather than stop."""
+    a = np.asarray(a, dtype=float)
     axes = tuple(range(-ev, 0))
-    if name in ("l2", "fro"):
-        return np.sqrt(np.sum(a * a, axis=axes))
-    if name == "l1":
-        return np.sum(np.abs(a), axis=axes)
-    if name == "linf":
-        return np.max(np.abs(a), axis=axes)
-    if name in ("nuclear", "spectral"):
-        if ev != 2:
-            raise ValueError(f"norm {name!r} needs matrices")
-        s = np.linalg.svd(a, compute_uv=False)
-        return s.sum(-1) if name == "nuclear" else s.max(-1)
-    raise ValueError(f"unknown norm {name!r}")
+    finite = np.all(np.isfinite(a), axis=axes)
+    fn = dual_norm if dual else norm_value
+    out = fn(spec, np.where(finite.reshape(finite.shape + (1,) * ev), a, 0.0), ndim=None if spec.matrix else ev)
+    return np.where(finite, out, np.where(np.any(np.isnan(a), axis=axes), np.nan, np.inf))
 
 
 class _Geo:
