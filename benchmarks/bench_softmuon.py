@@ -1,16 +1,21 @@
-"""SoftMuon and Muon steps against torch.optim.Muon, and the accuracy of each spectral map.
+"""SoftMuon and Muon steps against torch.optim.Muon, and the cost and accuracy of each spectral map.
 
-    python -m benchmarks.bench_softmuon [--shapes 1024x1024 4096x1024] [--repeats 5] [--error-shape 512x512]
+    python -m benchmarks.bench_softmuon [--shapes 1024x1024 2048x512] [--repeats 5] [--error-shape 512x512]
+                                        [--half-shape 256x256] [--bf16-max-elems 65536]
 
 Table 1: the wall time of one optimizer step on a float32 parameter (the fastest of ``repeats``
-interleaved runs after one warm-up; the SVD case runs once), in ratios to torch.optim.Muon and to
-our NS5 in the same dtype, measured in the same run (absolute times on a shared machine are noise;
-the ratios are what to read). Table 1b: the multiply-adds of each map, counted (no noise; the minimax
-map takes fewer steps when the shift
-tau^-2 alone lifts the spectrum above its floor, i.e. for small tau relative to the matrix's scale). Table 2: the
-relative error of each smoothed polar map against the float64 formula on a matrix U diag(s) W^T
-whose singular values s span three decades (1e-3 .. 1), for tau from 10 to 1e9: Frobenius
-||Y - S||_F / ||S||_F and the worst singular direction max_i ||(Y - S) w_i|| / f(s_i).
+interleaved runs after one warm-up; the SVD case runs once), in ratios to our NS5 in the same dtype and to
+torch.optim.Muon, measured in the same run (absolute times on a shared machine are noise; the ratios are
+what to read). torch.optim.Muon always orthogonalises in bfloat16, and CPUs without bfloat16 units take
+seconds per bfloat16 matmul at 1024 x 1024, so bfloat16 cases run only up to --bf16-max-elems entries.
+Table 1b: the multiply-adds of each map, counted (FLOP counter / 2; no noise), in float32 and bfloat16,
+for tau sigma_max in the polar band (1e9), the Gram / Z band (1e4) and small tau (100, 10: fewer steps).
+Read the "x NS5" column: the minimax map must stay <= 1.5. Table 2: float32 accuracy on U diag(s) W^T with
+s log-uniform over three decades (1e-3 .. 1): Frobenius ||Y - S||_F / ||S||_F / worst singular direction
+max_i ||(Y - S) w_i|| / f(s_i) (the documented bound: 1e-2). Table 2b: half precision on --half-shape, the
+error relative to f(s_1) on directions above HALF_FLOOR s_1 (the documented half-precision metric; bound
+HALF_ERROR_BOUND = 5e-2 for bfloat16), beside Muon's bfloat16 NS5 in the same metric against the polar
+factor and against float32 NS5 (its own rounding).
 """
 
 from __future__ import annotations
@@ -48,24 +53,26 @@ def _stepper(opt, params, grads):
     return run
 
 
-def step_table(shapes, repeats, official_max_elems):
+def step_table(shapes, repeats, bf16_max_elems):
     rows = []
     for shape in shapes:
         g = torch.Generator().manual_seed(1)
         grad = torch.randn(*shape, generator=g)
         cases = [
-            ("torch.optim.Muon (NS5 bf16)", lambda p: torch.optim.Muon(p, lr=0.02, weight_decay=0.0), "bf16"),
-            ("Muon, NS5 bf16", lambda p: Muon(p, ns_dtype=torch.bfloat16), "bf16"),
             ("Muon, NS5 float32 (CPU default)", lambda p: Muon(p), "float32"),
             ("SoftMuon transition, minimax float32", lambda p: SoftMuon(p, sign_iters=0, transition_iters=10), "float32"),
             ("SoftMuon transition, exact (SVD float64)",
              lambda p: SoftMuon(p, sign_iters=0, transition_iters=10, spectral_map="exact"), "float64"),
+            ("torch.optim.Muon (NS5 bf16)", lambda p: torch.optim.Muon(p, lr=0.02, weight_decay=0.0), "bf16"),
+            ("Muon, NS5 bf16", lambda p: Muon(p, ns_dtype=torch.bfloat16), "bf16"),
+            ("SoftMuon transition, minimax bf16",
+             lambda p: SoftMuon(p, sign_iters=0, transition_iters=10, map_dtype=torch.bfloat16), "bf16"),
             ("SoftMuon transition, official bf16 5 steps",
              lambda p: SoftMuon(p, sign_iters=0, transition_iters=10, spectral_map="official"), "bf16"),
         ]
         runs = {}
-        for name, make, _ in cases:
-            if "official" in name and shape[0] * shape[1] > official_max_elems:
+        for name, make, dtype in cases:
+            if dtype == "bf16" and shape[0] * shape[1] > bf16_max_elems:
                 continue
             params = [torch.nn.Parameter(torch.zeros(*shape))]
             runs[name] = _stepper(make(params), params, [grad])
@@ -81,15 +88,16 @@ def step_table(shapes, repeats, official_max_elems):
                 run()
                 samples[name].append(time.perf_counter() - t)
         times = {name: min(v) for name, v in samples.items()}
-        ref_torch = times["torch.optim.Muon (NS5 bf16)"]
-        same_dtype = {"bf16": times["Muon, NS5 bf16"], "float32": times["Muon, NS5 float32 (CPU default)"]}
+        ref_torch = times.get("torch.optim.Muon (NS5 bf16)")
+        same_dtype = {"bf16": times.get("Muon, NS5 bf16"), "float32": times["Muon, NS5 float32 (CPU default)"]}
         for name, _, dtype in cases:
             if name not in times:
-                rows.append((f"{shape[0]}x{shape[1]}", name, "skipped (--official-max-elems)", "", ""))
+                rows.append((f"{shape[0]}x{shape[1]}", name, "skipped (--bf16-max-elems)", "", ""))
                 continue
             t = times[name]
-            vs_same = f"{t / same_dtype[dtype]:.2f}" if dtype in same_dtype else "-"
-            rows.append((f"{shape[0]}x{shape[1]}", name, f"{t:.3f}", f"{t / ref_torch:.2f}", vs_same))
+            vs_same = f"{t / same_dtype[dtype]:.2f}" if same_dtype.get(dtype) else "-"
+            vs_torch = f"{t / ref_torch:.2f}" if ref_torch else "-"
+            rows.append((f"{shape[0]}x{shape[1]}", name, f"{t:.3f}", vs_same, vs_torch))
     return rows
 
 
@@ -102,18 +110,18 @@ def flop_table(shapes):
         # sigma_max ~ 1 (sqrt(rows) + sqrt(cols) for standard normal entries), so tau reads as tau sigma_max
         G = torch.randn(*shape, generator=torch.Generator().manual_seed(2))
         G = G / (math.sqrt(shape[0]) + math.sqrt(shape[1]))
-        counts = {}
-        for name, fn in [("NS5", lambda: sm.newton_schulz5(G)),
-                         ("minimax, tau=1e9 (polar form)", lambda: sm.smoothed_polar_minimax(G, 1e9)),
-                         ("minimax, tau=1e4 (Gram form)", lambda: sm.smoothed_polar_minimax(G, 1e4)),
-                         ("minimax, tau=100", lambda: sm.smoothed_polar_minimax(G, 100.0)),
-                         ("minimax, tau=10", lambda: sm.smoothed_polar_minimax(G, 10.0)),
-                         ("official, 5 steps", lambda: sm.smoothed_polar_official(G, 100.0))]:
-            with FlopCounterMode(display=False) as fc:
-                fn()
-            counts[name] = fc.get_total_flops() / 2
-        for name, c in counts.items():
-            rows.append((f"{shape[0]}x{shape[1]}", name, f"{c:.3e}", f"{c / counts['NS5']:.3f}"))
+        maps = [("NS5", lambda dt: sm.newton_schulz5(G, dtype=dt))]
+        maps += [(f"minimax, tau={tau:g}{band}", lambda dt, tau=tau: sm.smoothed_polar_minimax(G, tau, dtype=dt))
+                 for tau, band in [(1e9, " (polar form)"), (1e4, " (Gram / Z form)"), (100.0, ""), (10.0, "")]]
+        for dtype in (torch.float32, torch.bfloat16):
+            counts = {}
+            for name, fn in maps:
+                with FlopCounterMode(display=False) as fc:
+                    fn(dtype)
+                counts[name] = fc.get_total_flops() / 2
+            for name, c in counts.items():
+                rows.append((f"{shape[0]}x{shape[1]}", str(dtype).replace("torch.", ""), name, f"{c:.3e}",
+                             f"{c / counts['NS5']:.3f}"))
     return rows
 
 
@@ -122,26 +130,37 @@ def map_table(shape, taus):
     X32 = X.float()
     maps = [
         ("official bf16, 5 steps", lambda tau: sm.smoothed_polar_official(X32, tau)),
-        ("official bf16, 20 steps", lambda tau: sm.smoothed_polar_official(X32, tau, steps=20)),
         ("official float32, 20 steps", lambda tau: sm.smoothed_polar_official(X32, tau, steps=20, dtype=torch.float32)),
         ("minimax float32", lambda tau: sm.smoothed_polar_minimax(X32, tau)),
         ("exact, SVD float32", lambda tau: sm.smoothed_polar_exact(X32, tau, dtype=torch.float32)),
     ]
+    svd = (U, s, W.T)
     rows = []
     for name, fn in maps:
         cells = []
         for tau in taus:
-            f = tau * s / torch.hypot(torch.ones_like(s), tau * s)
-            S = (U * f) @ W.T
-            Y = fn(tau).to(torch.float64)
-            if torch.isnan(Y).any():
-                cells.append("NaN")
-                continue
-            D = Y - S
-            fro = float(torch.linalg.matrix_norm(D) / torch.linalg.matrix_norm(S))
-            spec = float((torch.linalg.vector_norm(D @ W, dim=0) / f).max())
-            cells.append(f"{fro:.1e}/{spec:.1e}")
+            fro, spec = sm.map_errors(fn(tau), X, tau, svd)
+            cells.append("NaN" if math.isnan(fro) else f"{fro:.1e}/{spec:.1e}")
         rows.append((name, *cells))
+    return rows
+
+
+def half_table(shape, taus):
+    """Half precision in the top-relative metric above HALF_FLOOR, beside Muon's bfloat16 NS5."""
+    X, U, s, W = spectrum_matrix(*shape)
+    X32 = X.float()
+    svd = (U, s, W.T)
+    ns5_16 = sm.newton_schulz5(X32, dtype=torch.bfloat16).double()
+    ns5_rounding = ns5_16 - sm.newton_schulz5(X32).double() + sm.smoothed_polar_exact(X, math.inf)
+
+    def err(Y, tau):
+        return sm.map_errors(Y, X, tau, svd, floor=sm.HALF_FLOOR, relative="top")[1]
+
+    rows = []
+    for name, dtype in [("minimax bf16", torch.bfloat16), ("minimax float16", torch.float16)]:
+        rows.append((name, *[f"{err(sm.smoothed_polar_minimax(X32, tau, dtype=dtype), tau):.1e}" for tau in taus]))
+    rows.append(("Muon NS5 bf16 vs the polar factor", *[f"{err(ns5_16, math.inf):.1e}"] * len(taus)))
+    rows.append(("Muon NS5 bf16 vs NS5 float32 (rounding)", *[f"{err(ns5_rounding, math.inf):.1e}"] * len(taus)))
     return rows
 
 
@@ -174,27 +193,32 @@ def memory_table(shape=(256, 128)):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", nargs="+", type=_shape, default=[(1024, 1024), (4096, 1024)])
+    ap.add_argument("--shapes", nargs="+", type=_shape, default=[(1024, 1024), (2048, 512)])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--error-shape", type=_shape, default=(512, 512))
+    ap.add_argument("--half-shape", type=_shape, default=(256, 256))
     ap.add_argument("--taus", nargs="+", type=float, default=[10.0, 1e2, 1e3, 1e5, 1e7, 1e9])
-    ap.add_argument("--official-max-elems", type=int, default=1 << 23,
-                    help="skip the bf16 official map above this many entries (slow on CPUs without bf16 units)")
+    ap.add_argument("--bf16-max-elems", type=int, default=1 << 16,
+                    help="time bfloat16 cases only up to this many entries (slow on CPUs without bf16 units)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}")
     print("\nTable 1: one optimizer step on a float32 parameter (fastest of "
-          f"{args.repeats} interleaved runs; the SVD one: 1 run); ratios to torch.optim.Muon and to our "
-          "NS5 in the map's dtype\n")
-    _print_table(("shape", "optimizer / map", "time [s]", "x torch Muon", "x NS5 same dtype"),
-                 step_table(args.shapes, args.repeats, args.official_max_elems))
-    print("\nTable 1b: multiply-adds of each map (FLOP counter), ratio to NS5\n")
-    _print_table(("shape", "map", "multiply-adds", "x NS5"), flop_table(args.shapes))
+          f"{args.repeats} interleaved runs; the SVD one: 1 run); ratios to our NS5 in the map's dtype and "
+          "to torch.optim.Muon\n")
+    _print_table(("shape", "optimizer / map", "time [s]", "x NS5 same dtype", "x torch Muon"),
+                 step_table(args.shapes, args.repeats, args.bf16_max_elems))
+    print("\nTable 1b: multiply-adds of each map (FLOP counter), ratio to NS5 in the same dtype\n")
+    _print_table(("shape", "dtype", "map", "multiply-adds", "x NS5"), flop_table(args.shapes))
     shape = args.error_shape
-    print(f"\nTable 2: relative error vs the float64 formula, {shape[0]}x{shape[1]}, singular values 1e-3..1 "
-          "(Frobenius / worst singular direction)\n")
+    print(f"\nTable 2: float32, relative error vs the float64 formula, {shape[0]}x{shape[1]}, singular values "
+          "1e-3..1 (Frobenius / worst singular direction)\n")
     _print_table(("map", *[f"tau={t:g}" for t in args.taus]), map_table(shape, args.taus))
+    shape = args.half_shape
+    print(f"\nTable 2b: half precision, {shape[0]}x{shape[1]}, singular values 1e-3..1: max_i ||(Y - S) w_i|| / "
+          f"f(s_1) over s_i >= {sm.HALF_FLOOR:g} s_1\n")
+    _print_table(("map", *[f"tau={t:g}" for t in args.taus]), half_table(shape, args.taus))
     print("\nTable 3: optimizer state, bytes per parameter (float32)\n")
     _print_table(("optimizer", "state B/param"), memory_table())
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")

@@ -114,15 +114,18 @@ def gain(x, coeffs):
 _FLOOR_GRID = 2.0 ** 0.25  # lower ends above the floor are snapped down to this grid, so designs are cached
 
 
-def plan(floor: float, degrees, xmin: float = 0.0, safety: float = 0.0, max_quintics: int | None = None):
+def plan(floor: float, degrees, xmin: float = 0.0, safety: float = 0.0, max_quintics: int | None = None,
+         error: float = 0.0):
     """The coefficients to use when every x = sqrt(g) is >= xmin.
 
     The shift alone gives g >= tau^-2 / c, so for small tau the spectrum starts far above ``floor``:
-    then the fewest quintics designed on [lo, 1] whose error is at most E(floor, degrees) are used
-    (lo = xmin snapped down to floor * 2^(k/4), k >= 0), if there are at most ``max_quintics`` of them
-    (default: one fewer than the design's steps, so the plan never costs more). Otherwise the design.
+    then the fewest quintics designed on [lo, 1] whose error is at most max(E(floor, degrees), error)
+    are used (lo = xmin snapped down to floor * 2^(k/4), k >= 0), if there are at most ``max_quintics``
+    of them (default: one fewer than the design's steps, so the plan never costs more). Otherwise the
+    design. ``error``: a target above E where the design overshoots what the dtype resolves.
     """
     coeffs, E = design(floor, degrees, safety)
+    E = max(E, error)
     if max_quintics is None:
         max_quintics = len(coeffs) - 1
     if not xmin >= floor * _FLOOR_GRID:

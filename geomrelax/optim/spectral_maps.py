@@ -106,23 +106,26 @@ _Z_STEPS = 1  # leading minimax steps taken on [u, tau^-1 P] rather than on the 
 
 class Design(NamedTuple):
     """A minimax design: floor, steps (K quintics or a sequence of odd degrees), safety margin above 1,
-    and the most quintics a small-tau plan may use instead (so that it never costs more)."""
+    the most quintics a small-tau plan may use instead (so that it never costs more), and the error a
+    plan may have where it exceeds the design's E (half precision: E = 8e-7 is far below rounding)."""
     floor: float
     steps: object
     safety: float
     max_quintics: int
+    plan_error: float = 0.0
 
 
 POLAR_DESIGN = Design(MINIMAX_FLOOR, MINIMAX_STEPS, 0.0, 6)     # float32, tau large: 1.4x NS5, E = 2.1e-4
 GRAM_DESIGN = Design(7e-4, (5, 5, 9, 9, 9), 1e-3, 5)            # float32, the Gram form: 1.47x NS5 square, E = 9.2e-4
-HALF_DESIGN = Design(2e-2, 5, 0.02, 4)                          # bfloat16 / float16, both forms, E = 8e-7
+HALF_DESIGN = Design(2e-2, 5, 0.02, 4, 2.0 ** -10)             # bfloat16 / float16, both forms, E = 8e-7
 FLOAT32_FLOOR = GRAM_DESIGN.floor   # the documented floor: sigma >= floor sqrt(c)
 HALF_ERROR_BOUND = 5e-2             # bfloat16, relative to f(sigma_1), above HALF_FLOOR (float16 meets 1e-2)
-HALF_FLOOR = 5e-2                   # half precision: the floor of the measured bound (sigma / sigma_max), see the docstring
+HALF_FLOOR = 5e-2                   # half precision: the floor of that bound, sigma / sigma_max
 METHODS = ("minimax", "exact", "official")
 
 __all__ = [
-    "Design", "FLOAT32_FLOOR", "GRAM_DESIGN", "HALF_DESIGN", "HALF_ERROR_BOUND", "HALF_FLOOR", "METHODS", "MINIMAX_ERROR_BOUND", "MINIMAX_FLOOR", "MINIMAX_STEPS", "NS5_COEFFICIENTS", "POLAR_DESIGN", "default_dtype", "map_errors",
+    "Design", "FLOAT32_FLOOR", "GRAM_DESIGN", "HALF_DESIGN", "HALF_ERROR_BOUND", "HALF_FLOOR", "METHODS",
+    "MINIMAX_ERROR_BOUND", "MINIMAX_FLOOR", "MINIMAX_STEPS", "NS5_COEFFICIENTS", "POLAR_DESIGN", "default_dtype", "map_errors",
     "minimax_coefficients", "minimax_gain", "minimax_plan", "newton_schulz5", "official_step_gain", "smoothed_polar",
     "smoothed_polar_exact", "smoothed_polar_minimax", "smoothed_polar_official",
 ]
@@ -277,17 +280,17 @@ def minimax_coefficients(floor: float = MINIMAX_FLOOR, steps=MINIMAX_STEPS, safe
 
 
 def minimax_plan(floor: float = MINIMAX_FLOOR, steps=MINIMAX_STEPS, xmin: float = 0.0, safety: float = 0.0,
-                 max_quintics=None):
+                 max_quintics=None, error: float = 0.0):
     """The coefficients the minimax map uses when every x = sqrt(g) (g an eigenvalue of G_0) is >= xmin:
-    fewer quintics designed on [xmin, 1] when they reach the design's E (:func:`minimax_design.plan`)."""
-    return D.plan(floor, steps, xmin, safety, max_quintics)
+    fewer quintics designed on [xmin, 1] when they reach max(E, error) (:func:`minimax_design.plan`)."""
+    return D.plan(floor, steps, xmin, safety, max_quintics, error)
 
 
 def minimax_gain(x, floor: float = MINIMAX_FLOOR, steps=MINIMAX_STEPS, xmin: float = 0.0, safety: float = 0.0,
-                 max_quintics=None):
+                 max_quintics=None, error: float = 0.0):
     """phi(x): the composed odd polynomials of :func:`minimax_plan`, in float64. The minimax map
     multiplies f(sigma) by phi(x), x = sqrt((sigma^2 + tau^-2) / c)."""
-    return D.gain(x, minimax_plan(floor, steps, xmin, safety, max_quintics))
+    return D.gain(x, minimax_plan(floor, steps, xmin, safety, max_quintics, error))
 
 
 def _poly(G, G2, c):
@@ -443,7 +446,7 @@ def smoothed_polar_minimax(G, tau, *, steps=None, floor=None, dtype=torch.float3
     xmin = math.sqrt(float((shift / scale).min()))
     polar = _polar_form(float((shift / scale).max()), polar_design)
     design = polar_design if polar else shifted_design
-    coeffs = minimax_plan(design.floor, design.steps, xmin, design.safety, design.max_quintics)
+    coeffs = minimax_plan(design.floor, design.steps, xmin, design.safety, design.max_quintics, design.plan_error)
     if polar:
         out = _polar_iteration(scaled(Xn, inv.sqrt()), scaled(A, inv), scaled(A2, inv * inv), coeffs)
     elif half:
