@@ -30,6 +30,7 @@ import zlib
 import numpy as np
 
 from geomrelax.search import clip_to_box, edge_points, local_search, magnitude_ladder, polish
+from geomrelax.validate import check_int, check_real
 
 from .claim import Claim, ClaimError, Verdict
 from .precision import HIGH_DPS, confirm
@@ -128,12 +129,6 @@ def _rng(claim: Claim, seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(claim.id.encode())])
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ClaimError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def _draw(claim: Claim, rng, n: int) -> np.ndarray:
     rows = [np.atleast_1d(np.asarray(claim.sample(rng), dtype=float)).ravel() for _ in range(n)]
     dims = {len(r) for r in rows}
@@ -206,10 +201,9 @@ def check(claim: Claim, seed: int = 0, budget_s=None, max_evals=None) -> Verdict
     """
     if not isinstance(claim, Claim):
         raise ClaimError(f"check needs a Claim, got {type(claim).__name__}")
-    seed = _check_seed(seed)
+    seed = check_int("seed", seed, low=0, error=ClaimError)
     budget = claim.budget_s if budget_s is None else budget_s
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0 or not math.isfinite(budget):
-        raise ClaimError(f"budget_s must be a positive number of seconds, got {budget_s!r}")
+    check_real("budget_s (seconds)", budget, low=0.0, low_open=True, error=ClaimError)
     if not claim.search:
         n_plan = claim.draws
     elif max_evals is not None:

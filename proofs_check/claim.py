@@ -12,7 +12,6 @@ theoretical - quantity, and the verdict reports the theoretical value beside the
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from geomrelax.errors import GeomrelaxError
 from geomrelax.store import jsonable
+from geomrelax.validate import check_int, check_real
 
 STATUSES = ("holds", "violated", "inconclusive")
 
@@ -97,8 +97,7 @@ class Claim:
         for name in ("sample", "margin"):
             if not callable(getattr(self, name)):
                 raise ClaimError(f"claim {self.id!r}: {name} must be callable, got {getattr(self, name)!r}")
-        if isinstance(self.draws, bool) or not isinstance(self.draws, int) or self.draws < 1:
-            raise ClaimError(f"claim {self.id!r}: draws must be an integer >= 1, got {self.draws!r}")
+        check_int(f"claim {self.id!r}: draws", self.draws, low=1, error=ClaimError)
         for name in ("edges", "margin_hp", "allowance", "quantity"):
             v = getattr(self, name)
             if v is not None and not callable(v):
@@ -107,10 +106,8 @@ class Claim:
             raise ClaimError(f"claim {self.id!r}: bound must be 'upper' or 'lower', got {self.bound!r}")
         if self.expected not in ("holds", "violated"):
             raise ClaimError(f"claim {self.id!r}: expected must be 'holds' or 'violated', got {self.expected!r}")
-        if not (isinstance(self.cost, (int, float)) and self.cost > 0 and math.isfinite(self.cost)):
-            raise ClaimError(f"claim {self.id!r}: cost must be a positive number, got {self.cost!r}")
-        if not (isinstance(self.budget_s, (int, float)) and self.budget_s > 0 and math.isfinite(self.budget_s)):
-            raise ClaimError(f"claim {self.id!r}: budget_s must be a positive number, got {self.budget_s!r}")
+        for name in ("cost", "budget_s"):
+            check_real(f"claim {self.id!r}: {name}", getattr(self, name), low=0.0, low_open=True, error=ClaimError)
         if self.bounds is not None:
             b = np.asarray(self.bounds, dtype=float)
             if b.ndim != 2 or b.shape[1] != 2 or np.any(np.isnan(b)) or np.any(b[:, 0] > b[:, 1]):

@@ -40,6 +40,7 @@ from geomrelax import updates as U
 from geomrelax.errors import InvalidHyperparameterError
 from geomrelax.lmo import check_tau
 from geomrelax.regularizers import Regularizer, as_regularizer
+from geomrelax.validate import check_real
 
 from . import variant_methods as VM
 
@@ -124,12 +125,9 @@ class Method:
                 self.lr_power, self.momentum_power, self.momentum = 0.5, None, 0.0
             else:
                 self.lr_power, self.momentum_power = 0.75, 0.5
-        for key in ("lr", "momentum", "weight_decay", "lr_power"):
-            v = float(getattr(self, key))
-            if not math.isfinite(v) or v < 0:
-                raise InvalidHyperparameterError(f"{self.name}: {key} must be a finite number >= 0, got {v!r}")
-        if not self.momentum < 1:
-            raise InvalidHyperparameterError(f"{self.name}: momentum must be < 1, got {self.momentum!r}")
+        for key in ("lr", "weight_decay", "lr_power"):
+            check_real(f"{self.name}: {key}", getattr(self, key), low=0.0)
+        check_real(f"{self.name}: momentum", self.momentum, low=0.0, high=1.0, high_open=True)
         if self.nesterov is None:        # Muon and SoftMuon are Nesterov by default (as the official code)
             self.nesterov = self.name in SPECTRAL + VM.MATRIX_VARIANTS
         if self.psi not in U.PSI_KINDS:

@@ -30,6 +30,8 @@ import math
 import numpy as np
 from scipy import special
 
+from geomrelax.validate import check_int, check_real
+
 from .problems import ProblemError
 
 __all__ = ["Noise", "Gaussian", "StudentT", "Minibatch", "NoNoise", "make_noise", "density", "profile",
@@ -109,9 +111,7 @@ class _Scaled(Noise):
     """Additive noise sigma_i * (a standard draw), with the density profile of the module docstring."""
 
     def __init__(self, sigma: float, phi: float = 1.0, profile_seed: int = 0):
-        sigma = float(sigma)
-        if not (math.isfinite(sigma) and sigma >= 0):
-            raise ProblemError(f"noise sigma must be a finite number >= 0, got {sigma!r}")
+        sigma = check_real("noise sigma", sigma, low=0.0, error=ProblemError)
         self.level, self.phi, self.profile_seed = sigma, float(phi), int(profile_seed)
         self._scale = {}
 
@@ -155,9 +155,8 @@ class StudentT(_Scaled):
 
     def __init__(self, sigma: float = 1.0, df: float = 3.0, phi: float = 1.0, profile_seed: int = 0):
         super().__init__(sigma, phi, profile_seed)
-        df = float(df)
-        if not (df > 1.0):
-            raise ProblemError(f"student_t noise needs df > 1 (a mean), got df={df!r}")
+        # df > 1 for a mean; df = inf (the Gaussian) is refused: the unit scale sqrt((df - 2)/df) is NaN there
+        df = check_real("student_t noise df (> 1 for a mean)", df, low=1.0, low_open=True, error=ProblemError)
         self.df = df
         self._unit = math.sqrt((df - 2.0) / df) if df > 2 else 1.0
         self.spec = {"sigma": self.level, "df": df, "phi": self.phi}
@@ -185,9 +184,7 @@ class Minibatch(Noise):
     kind = "minibatch"
 
     def __init__(self, batch: int = 1):
-        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-            raise ProblemError(f"minibatch noise needs an integer batch >= 1, got {batch!r}")
-        self.batch = int(batch)
+        self.batch = check_int("minibatch noise batch", batch, low=1, error=ProblemError)
         self.spec = {"batch": self.batch}
 
     def sigma(self, problem):

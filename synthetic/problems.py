@@ -23,6 +23,7 @@ import numpy as np
 
 from geomrelax.backend import torch_module
 from geomrelax.errors import GeomrelaxError
+from geomrelax.validate import check_int, check_real
 
 __all__ = ["Problem", "ProblemError", "Separable", "RobustRegression", "PHI_KINDS"]
 
@@ -32,19 +33,11 @@ class ProblemError(GeomrelaxError):
 
 
 def _check_positive_int(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ProblemError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_int(name, value, low=low, error=ProblemError)
 
 
 def _check_positive(name, value):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ProblemError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ProblemError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+    return check_real(name, value, low=0.0, low_open=True, error=ProblemError)
 
 
 class Problem:
@@ -190,8 +183,7 @@ class RobustRegression(Problem):
     def __init__(self, d: int, n: int = None, *, outliers: float = 0.0, seed: int = 0):
         d = _check_positive_int("d", d)
         n = 4 * d if n is None else _check_positive_int("n", n)
-        if not (0.0 <= float(outliers) < 1.0):
-            raise ProblemError(f"outliers must be a fraction in [0, 1), got {outliers!r}")
+        outliers = check_real("outliers", outliers, low=0.0, high=1.0, high_open=True, error=ProblemError)
         rng = np.random.default_rng(seed)
         A = rng.standard_normal((n, d)) / math.sqrt(d)
         xt = rng.standard_normal(d)

@@ -33,6 +33,7 @@ import numpy as np
 
 from geomrelax import updates as U
 from geomrelax.errors import InvalidHyperparameterError
+from geomrelax.validate import check_choice, check_int, check_real
 
 __all__ = ["VARIANT_NAMES", "VARIANT_OPTIONS", "check_options", "init", "step", "variant_key"]
 
@@ -48,17 +49,6 @@ VARIANT_NAMES = tuple(VARIANT_OPTIONS)
 MATRIX_VARIANTS = ("normuon", "mimuon")
 
 
-def _real(name, v, low=0.0, high=math.inf, low_open=False):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise InvalidHyperparameterError(f"{name} must be a number, got {v!r}") from None
-    if isinstance(v, bool) or not math.isfinite(f) or f < low or f > high or (low_open and f == low):
-        side = "(" if low_open else "["
-        raise InvalidHyperparameterError(f"{name} must lie in {side}{low}, {high}], got {v!r}")
-    return f
-
-
 def check_options(name: str, options: dict) -> dict:
     """The variant's options merged over its defaults; unknown or out-of-range values are refused."""
     defaults = VARIANT_OPTIONS[name]
@@ -66,36 +56,33 @@ def check_options(name: str, options: dict) -> dict:
     if unknown:
         raise InvalidHyperparameterError(f"unknown option(s) {unknown} for optimizer {name!r}; it takes {sorted(defaults)}")
     o = {**defaults, **options}
+    unit, positive = dict(low=0.0, high=1.0), dict(low=0.0, low_open=True)
     if name == "normuon":
-        _real("beta2", o["beta2"], 0.0, 1.0)
-        _real("rms", o["rms"], low_open=True)
-        _real("norm_eps", o["norm_eps"], low_open=True)
+        check_real("beta2", o["beta2"], **unit)
+        check_real("rms", o["rms"], **positive)
+        check_real("norm_eps", o["norm_eps"], **positive)
     elif name == "mimuon":
-        _real("alpha", o["alpha"], 0.0, 1.0)
+        check_real("alpha", o["alpha"], **unit)
     elif name == "sf":
-        _real("sf_beta", o["sf_beta"], 0.0, 1.0)
-        _real("weight_power", o["weight_power"])
-        if o["lmo"] not in ("sign", "softsign", "muon"):
-            raise InvalidHyperparameterError(f"sf: lmo must be 'sign', 'softsign' or 'muon', got {o['lmo']!r}")
+        check_real("sf_beta", o["sf_beta"], **unit)
+        check_real("weight_power", o["weight_power"], low=0.0)
+        check_choice("sf: lmo", o["lmo"], ("sign", "softsign", "muon"))
         if o["lmo"] == "softsign":
-            _real("sf_tau", o["sf_tau"], low_open=True)
+            check_real("sf_tau", o["sf_tau"], **positive)
     elif name == "ssvr":
-        _real("a", o["a"], 0.0, 1.0, low_open=True)
-        _real("a_power", o["a_power"])
+        check_real("a", o["a"], low=0.0, high=1.0, low_open=True)
+        check_real("a_power", o["a_power"], low=0.0)
         if o["problem"] is None:
             raise InvalidHyperparameterError("ssvr needs problem= the cell's problem (a name, a spec dict or a "
                                              "Problem): the second gradient of a step is taken at the previous point")
     elif name == "majority":
-        w = o["workers"]
-        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
-            raise InvalidHyperparameterError(f"majority: workers must be an integer >= 1, got {w!r}")
-        _real("byzantine", o["byzantine"], 0.0, 1.0)
-        _real("heterogeneity", o["heterogeneity"])
-        _real("worker_sigma", o["worker_sigma"])
+        check_int("majority: workers", o["workers"], low=1)
+        check_real("byzantine", o["byzantine"], **unit)
+        check_real("heterogeneity", o["heterogeneity"], low=0.0)
+        check_real("worker_sigma", o["worker_sigma"], low=0.0)
         if o["worker_df"] is not None:
-            _real("worker_df", o["worker_df"], 1.0, low_open=True)
-        if isinstance(o["worker_seed"], bool) or not isinstance(o["worker_seed"], (int, np.integer)):
-            raise InvalidHyperparameterError(f"majority: worker_seed must be an integer, got {o['worker_seed']!r}")
+            check_real("worker_df", o["worker_df"], low=1.0, low_open=True)
+        check_int("majority: worker_seed", o["worker_seed"], low=None)
     return o
 
 

@@ -226,7 +226,7 @@ def test_bad_input_is_refused_with_the_value():
         verify(3)
     with pytest.raises(GeomrelaxError, match="n_points must be an integer >= 8, got 2"):
         verify("box", n_points=2)
-    with pytest.raises(GeomrelaxError, match="seed must be a non-negative integer, got -1"):
+    with pytest.raises(GeomrelaxError, match="seed must be an integer >= 0, got -1"):
         verify("box", seed=-1)
     with pytest.raises(InvalidRegularizerError, match="empty"):
         verify("  ")

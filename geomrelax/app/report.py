@@ -38,6 +38,7 @@ from ..errors import GeomrelaxError
 from ..regularizers import BUILTIN_NAMES, Regularizer, SeparableRegularizer, regularizer
 from ..spectral import Spectral
 from ..store import Record, ResultStore, atomic_write_text, jsonable
+from ..validate import check_int
 from .render import FigureView, ItemView, Page, SectionView, TableView, render_html, render_markdown
 
 LEVELS = ("quick", "default", "full")
@@ -58,10 +59,9 @@ class ReportOptions:
     def __post_init__(self):
         if self.level not in LEVELS:
             raise GeomrelaxError(f"unknown report level {self.level!r}; levels are {', '.join(LEVELS)}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GeomrelaxError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.n_points is not None and not (isinstance(self.n_points, int) and 1 <= self.n_points <= N_POINTS_MAX):
-            raise GeomrelaxError(f"n_points must be an integer in 1..{N_POINTS_MAX}, got {self.n_points!r}")
+        check_int("seed", self.seed, low=0, error=GeomrelaxError)
+        if self.n_points is not None:
+            check_int("n_points", self.n_points, low=1, high=N_POINTS_MAX, error=GeomrelaxError)
 
     def pick(self, quick, default, full):
         """The value for this level."""

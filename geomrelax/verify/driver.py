@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import GeomrelaxError
 from ..norms import InvalidNormError, parse_norm
+from ..validate import check_int
 from .biconjugate import _check_biconjugate
 from .curvature import _check_smoothness, _check_strong_convexity
 from .cvxpy_check import _check_crosscheck
@@ -34,10 +35,8 @@ def verify(V, domain=None, *, spectral: bool = False, seed: int = 0, n_points: i
     ``require_strong=False`` accepts an expression that is convex but not strongly convex (mu = 0);
     ``route`` and ``timeout`` are from_expr's (how grad v* of an expression is computed, and its time limit).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise GeomrelaxError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 8:
-        raise GeomrelaxError(f"n_points must be an integer >= 8, got {n_points!r}")
+    check_int("seed", seed, low=0, error=GeomrelaxError)
+    check_int("n_points", n_points, low=8, error=GeomrelaxError)
     R = resolve(V, domain, spectral, require_strong, route, timeout)
     t0 = time.perf_counter()
     config = {"regularizer": R.name, "input": V if isinstance(V, str) else R.name,
