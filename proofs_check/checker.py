@@ -207,11 +207,9 @@ def check(claim: Claim, seed: int = 0, budget_s=None, max_evals=None) -> Verdict
     if not claim.search:
         n_plan = claim.draws
     elif max_evals is not None:
-        n_plan = int(max_evals)
+        n_plan = check_int("max_evals", max_evals, low=1, error=ClaimError)
     else:
         n_plan = max(MIN_EVALS, int(budget * RATE / claim.cost))
-    if n_plan < 1:
-        raise ClaimError(f"max_evals must be >= 1, got {max_evals!r}")
     t0 = time.perf_counter()
     ev = _Evaluator(claim, t0 + 2 * budget + 1.0)
     rng = _rng(claim, seed)

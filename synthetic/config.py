@@ -29,9 +29,8 @@
 
 from __future__ import annotations
 
-import math
-
 from geomrelax.errors import GeomrelaxError
+from geomrelax.validate import check_choice, check_int, check_real
 
 __all__ = ["ConfigError", "load_config", "parse_config", "QUICK"]
 
@@ -57,9 +56,9 @@ class ConfigError(GeomrelaxError):
 
 def _int_list(name, v):
     v = v if isinstance(v, list) else [v]
-    if not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
+    if not v:
         raise ConfigError(f"grid.{name} must be a positive integer or a non-empty list of them, got {v!r}")
-    return v
+    return [check_int(f"grid.{name}", x, low=1, error=ConfigError) for x in v]
 
 
 def _tables(name, v):
@@ -106,25 +105,21 @@ def parse_config(data: dict) -> dict:
            "horizons": _int_list("horizons", grid.get("horizons", [100, 1000]))}
     taus = grid.get("taus", [1.0, 10.0])
     taus = taus if isinstance(taus, list) else [taus]
-    if not taus or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 and not math.isnan(t)
-                           for t in taus):
-        raise ConfigError(f"grid.taus must be numbers > 0, got {taus!r}")
-    out["taus"] = [float(t) for t in taus]
+    if not taus:
+        raise ConfigError("grid.taus must be numbers > 0, got []")
+    # tau = inf is the hard LMO (lmo.check_tau accepts it)
+    out["taus"] = [check_real("grid.taus", t, low=0.0, low_open=True, allow_inf=True, error=ConfigError) for t in taus]
     seeds = grid.get("seeds", 8)
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ConfigError(f"grid.seeds must be >= 1, got {seeds}")
-        seeds = list(range(seeds))
-    elif not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)):
-        raise ConfigError(f"grid.seeds must be a count or a list of integers >= 0, got {seeds!r}")
+    if isinstance(seeds, list) and seeds:
+        seeds = [check_int("grid.seeds", s, low=0, error=ConfigError) for s in seeds]
+    elif isinstance(seeds, list):
+        raise ConfigError("grid.seeds must be a count or a list of integers >= 0, got []")
+    else:
+        seeds = list(range(check_int("grid.seeds (a count)", seeds, low=1, error=ConfigError)))
     out["seeds"] = seeds
     out["n_checkpoints"] = _int_list("n_checkpoints", grid.get("n_checkpoints", 12))[0]
-    dtype = grid.get("dtype", "float32")
-    if dtype not in ("float32", "float64"):
-        raise ConfigError(f"grid.dtype must be 'float32' or 'float64', got {dtype!r}")
-    device = grid.get("device", "cpu")
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"grid.device must be 'cpu' or 'cuda', got {device!r}")
+    dtype = check_choice("grid.dtype", grid.get("dtype", "float32"), ("float32", "float64"), error=ConfigError)
+    device = check_choice("grid.device", grid.get("device", "cpu"), ("cpu", "cuda"), error=ConfigError)
     out.update(dtype=dtype, device=device)
     out["problems"] = _tables("problems", data.get("problems", [{"kind": "separable"}]))
     out["noises"] = _tables("noises", data.get("noises", [{"kind": "gaussian", "sigma": 0.1}]))

@@ -87,3 +87,26 @@ def test_report_n_points():
     with pytest.raises(GeomrelaxError, match="n_points must be an integer in 1..10000, got True"):
         ReportOptions(n_points=True)
     assert ReportOptions(n_points=5, seed=np.int64(2)).n_points == 5
+
+
+def test_sweep_grid_entries():
+    from synthetic.config import ConfigError, parse_config
+
+    grid = parse_config({"grid": {"taus": [1.0, math.inf], "seeds": 2, "dims": 3}})
+    assert grid["taus"] == [1.0, math.inf] and grid["seeds"] == [0, 1] and grid["dims"] == [3]
+    # True is an int to isinstance: the old seed-list check took it as seed 1
+    for bad, msg in (({"seeds": [0, True]}, "grid.seeds must be an integer >= 0, got True"),
+                     ({"seeds": 0}, "grid.seeds (a count) must be an integer >= 1, got 0"),
+                     ({"dims": [3, 0]}, "grid.dims must be an integer >= 1, got 0"),
+                     ({"taus": [1.0, -2.0]}, "grid.taus must lie in (0, inf), got -2.0"),
+                     ({"dtype": "float16"}, "grid.dtype must be one of ['float32', 'float64'], got 'float16'")):
+        with pytest.raises(ConfigError, match=re.escape(msg)):
+            parse_config({"grid": bad})
+
+
+def test_check_max_evals_is_a_count():
+    from proofs_check.checker import check
+
+    # int(2.7) = 2 was taken before: a fractional count is refused with its value
+    with pytest.raises(ClaimError, match="max_evals must be an integer >= 1, got 2.7"):
+        check(_claim(), max_evals=2.7)
