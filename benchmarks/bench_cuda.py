@@ -1,0 +1,178 @@
+"""The GPU checks in one run: SoftSignum against AdamW(fused) with bandwidths, SoftMuon against torch.optim.Muon.
+
+    python -m benchmarks.bench_cuda [--device cuda] [--numel 100000000] [--tensors 100]
+                                    [--shapes 4096x4096 8192x2048] [--rounds 20] [--json FILE]
+
+Table 1 (element-wise): one step of SoftSignum (sign phase and tanh transition; default path and fused=True)
+and AdamW(fused=True), float32 parameters, in ms, with the achieved bandwidth -- bytes an update must move
+(SoftSignum: read p, g, b, write p, b = 20 B a parameter; AdamW: read p, g, m, v, write p, m, v = 28 B) over
+its time -- against the device's copy bandwidth measured in the same run (a large copy_, 8 B an entry).
+Table 2 (matrices, bfloat16): one step of torch.optim.Muon, our Muon (NS5) and SoftMuon in its transition
+(map in bfloat16), then the maps alone -- NS5 and the smoothed polar map at fixed tau sigma_max -- in ms and
+as ratios to torch.optim.Muon's step, each map with its error against the float64 SVD formula on the same
+matrix: per singular direction, relative to f(sigma_max) (the scale of the map).
+Every case steps once per round, in turn (load hits all alike); medians over rounds; CUDA timings are
+bracketed by torch.cuda.synchronize. ``--device cpu`` runs the same code at whatever sizes are given
+(the tests do, tiny), so the script is checked where no GPU is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+import warnings
+
+import torch
+
+from geomrelax.optim import spectral_maps as sm
+from geomrelax.optim.softmuon import Muon, SoftMuon
+from geomrelax.optim.softsignum import SoftSignum
+
+
+def _shape(text):
+    rows, cols = text.lower().split("x")
+    return int(rows), int(cols)
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _rounds(steppers: dict, rounds: int, device) -> dict:
+    """Median seconds of each stepper (two warm-up rounds first)."""
+    times = {k: [] for k in steppers}
+    for r in range(rounds + 2):
+        for name, step in steppers.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            step()
+            _sync(device)
+            if r >= 2:
+                times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def copy_bandwidth(numel: int, device, rounds: int) -> float:
+    """Bytes per second of a large float32 copy_ (reads and writes 4 B each)."""
+    src = torch.randn(numel, device=device)
+    dst = torch.empty_like(src)
+    t = _rounds({"copy": lambda: dst.copy_(src)}, rounds, device)["copy"]
+    return 8.0 * numel / t
+
+
+def elementwise_table(numel, tensors, rounds, device, fused=True):
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    sizes = [numel // tensors + (1 if i < numel % tensors else 0) for i in range(tensors)]
+    params = []
+    for n in sizes:
+        p = torch.nn.Parameter(torch.randn(n, generator=gen).to(device))
+        p.grad = (torch.randn(n, generator=gen) * 1e-2).to(device)
+        params.append(p)
+    cases = {"AdamW fused": (lambda: torch.optim.AdamW(params, lr=1e-3, fused=True), 0, 28)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kw_name, kw in (("default", {}), ("fused=True", {"fused": True}))[:2 if fused else 1]:
+            cases[f"SoftSignum sign, {kw_name}"] = (
+                lambda kw=kw: SoftSignum(params, momentum=0.9, sign_iters=10**9, **kw), 1, 20)
+            # sign_iters=1: step 2 fits the schedule; the timed steps are tanh transition steps
+            cases[f"SoftSignum transition, {kw_name}"] = (
+                lambda kw=kw: SoftSignum(params, momentum=0.9, sign_iters=1, transition_iters=10**6, tmax=None,
+                                         **kw), 3, 20)
+        steppers = {}
+        for name, (make, before, _) in cases.items():
+            opt = make()
+            for _ in range(before):
+                opt.step()
+            steppers[name] = opt.step
+        times = _rounds(steppers, rounds, device)
+    bw = copy_bandwidth(numel, device, rounds)
+    adamw = times["AdamW fused"]
+    rows = []
+    for name, (_, _, nbytes) in cases.items():
+        t = times[name]
+        rows.append(dict(case=name, ms=1e3 * t, x_adamw=t / adamw, bandwidth_GBs=nbytes * numel / t / 1e9,
+                         of_copy=nbytes * numel / t / bw))
+    return rows, bw
+
+
+def _map_error(Y, G, tau):
+    """max_i ||(Y - S) w_i|| / f(sigma_max): per singular direction, relative to the map's scale."""
+    Gd = G.double()
+    U, s, Vh = torch.linalg.svd(Gd, full_matrices=False)
+    f = (s > 0).double() if math.isinf(tau) else tau * s / torch.hypot(torch.ones_like(s), tau * s)
+    S = (U * f) @ Vh
+    per = torch.linalg.vector_norm((Y.double() - S) @ Vh.mT, dim=-2)
+    return float(per.max() / f.max()) if bool(torch.isfinite(per).all()) else math.nan
+
+
+def matrix_table(shapes, rounds, device, taus=(1e2, 1e4, 1e9)):
+    """Steps of torch.optim.Muon, our Muon and SoftMuon (transition, its own schedule), then the maps alone:
+    NS5 and the smoothed polar map at fixed tau sigma_max (the matrix is scaled to sigma_max ~ 1)."""
+    rows = []
+    for shape in shapes:
+        gen = torch.Generator(device="cpu").manual_seed(1)
+        G = (torch.randn(*shape, generator=gen) / (math.sqrt(shape[0]) + math.sqrt(shape[1]))).to(device)
+        makers = {"step: torch.optim.Muon": lambda p: torch.optim.Muon(p, lr=0.02, weight_decay=0.0),
+                  "step: Muon, NS5 bf16": lambda p: Muon(p, ns_dtype=torch.bfloat16),
+                  "step: SoftMuon transition, map bf16": lambda p: SoftMuon(p, sign_iters=0, transition_iters=10,
+                                                                            map_dtype=torch.bfloat16)}
+        steppers, errors = {}, {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for name, make in makers.items():
+                p = torch.nn.Parameter(torch.zeros(*shape, device=device))
+                opt = make([p])
+
+                def step(p=p, opt=opt):
+                    p.grad = G
+                    opt.step()
+                steppers[name] = step
+            steppers["map: NS5 bf16"] = lambda: sm.newton_schulz5(G, dtype=torch.bfloat16)
+            errors["map: NS5 bf16"] = _map_error(sm.newton_schulz5(G, dtype=torch.bfloat16), G, math.inf)
+            for tau in taus:
+                name = f"map: smoothed polar bf16, tau={tau:g}"
+                steppers[name] = lambda tau=tau: sm.smoothed_polar(G, tau, dtype=torch.bfloat16)
+                errors[name] = _map_error(sm.smoothed_polar(G, tau, dtype=torch.bfloat16), G, tau)
+            times = _rounds(steppers, rounds, device)
+        ref = times["step: torch.optim.Muon"]
+        for name, t in times.items():
+            rows.append(dict(shape=f"{shape[0]}x{shape[1]}", case=name, ms=1e3 * t, x_torch_muon=t / ref,
+                             error=errors.get(name, math.nan)))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--numel", type=int, default=100_000_000)
+    ap.add_argument("--tensors", type=int, default=100)
+    ap.add_argument("--shapes", nargs="+", type=_shape, default=[(4096, 4096), (8192, 2048)])
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--json", help="also write the tables to this JSON file")
+    ap.add_argument("--no-fused", action="store_true", help="skip SoftSignum fused=True (torch.compile)")
+    args = ap.parse_args(argv)
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device here: run with --device cpu (small sizes) or on a machine with a GPU")
+    name = torch.cuda.get_device_name() if torch.device(args.device).type == "cuda" else "cpu"
+    print(f"device {name}, torch {torch.__version__}; medians of {args.rounds} interleaved rounds")
+    el, bw = elementwise_table(args.numel, args.tensors, args.rounds, args.device, fused=not args.no_fused)
+    print(f"\nTable 1: {args.numel} float32 parameters in {args.tensors} tensors; copy_ bandwidth {bw / 1e9:.0f} GB/s\n")
+    print(f"{'case':36s} {'ms':>9s} {'x AdamW':>8s} {'GB/s':>8s} {'of copy':>8s}")
+    for r in el:
+        print(f"{r['case']:36s} {r['ms']:9.3f} {r['x_adamw']:8.2f} {r['bandwidth_GBs']:8.0f} {r['of_copy']:8.2f}")
+    mt = matrix_table(args.shapes, args.rounds, args.device)
+    print("\nTable 2: one step on a float32 parameter, maps in bfloat16; error per singular direction / f(sigma_max)\n")
+    print(f"{'shape':10s} {'case':44s} {'ms':>9s} {'x torch Muon':>12s} {'error':>9s}")
+    for r in mt:
+        print(f"{r['shape']:10s} {r['case']:44s} {r['ms']:9.3f} {r['x_torch_muon']:12.2f} {r['error']:9.2e}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"device": name, "copy_bandwidth": bw, "elementwise": el, "matrices": mt}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
