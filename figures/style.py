@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from geomrelax.errors import GeomrelaxError
+from geomrelax.store import write_csv as write_rows  # the one CSV writer (atomic, 17 digits)
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies; black last, so that
 # limits and references drawn in black stay apart from the series.
@@ -121,18 +122,6 @@ def read_rows(source, numeric: Sequence[str], text: Sequence[str] = ()) -> list:
         row.update({c: r[c] if isinstance(r[c], (int, float)) else _number(str(r[c]), c, where) for c in numeric})
         out.append(row)
     return out
-
-
-def write_rows(path, rows: Iterable[dict], columns: Sequence[str]) -> Path:
-    """Write rows (dicts) as a tidy CSV with the given column order; floats keep 17 significant digits."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([repr(float(r[c])) if isinstance(r[c], float) else r[c] for c in columns])
-    return path
 
 
 def groups(rows: list, *keys: str) -> dict:

@@ -15,18 +15,22 @@ and its result passes the caller's ``check`` (a callable returning True for a us
 else (a missing file, a half-written file, valid JSON of the wrong shape, a stale key) means
 "not computed", and ``fetch`` computes the item again. Writes are atomic (write, then rename), so an
 interrupted run leaves either the old record or the new one, never a truncated file, and a rerun
-resumes where it stopped.
+resumes where it stopped. The tidy CSV files that figures read are written here too (write_csv), by
+the report's sections, synthetic's sweeps and figures alike.
 
 This module is core: it imports only the standard library and :mod:`geomrelax.errors`.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import math
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +38,8 @@ from typing import Callable, Optional
 
 from .errors import GeomrelaxError
 
-__all__ = ["Record", "ResultStore", "StoreError", "atomic_write_text", "config_key", "jsonable"]
+__all__ = ["Record", "ResultStore", "StoreError", "atomic_write_text", "config_key", "csv_cell", "jsonable",
+           "write_csv"]
 
 RECORD_FIELDS = ("section", "name", "key", "config", "seconds", "result")
 
@@ -66,12 +71,48 @@ def config_key(config) -> str:
 
 
 def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: readers see the old or the new file."""
+    """Write ``text`` to ``path`` through a temporary file, flushed to disk, and a rename: readers see the
+    old or the new file, never a part, and a crash right after leaves no empty file behind the name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    # one temporary name per process and thread: sweeps write from threads (tempfile.mkstemp would also be
+    # unique, but its files are mode 0600 and the rename would keep that)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def csv_cell(v) -> str:
+    """One value as CSV text: floats (numpy's too) by repr, 17 significant digits, so they read back
+    bit-exact ('nan', 'inf', '-inf' included); None as empty; anything else by str (True, 3, 'text')."""
+    if isinstance(v, float):
+        return repr(float(v))  # float(): repr of a numpy float64 is 'np.float64(...)'
+    return "" if v is None else str(v)
+
+
+def write_csv(path, rows, columns=None) -> Path:
+    """Rows (dicts) as a tidy CSV file, written atomically (atomic_write_text); the folder is made.
+
+    ``columns``: the column order (default: every key of the rows, in first-seen order). A row without a
+    column gets an empty cell; keys outside the columns are left out. Values as csv_cell writes them."""
+    rows = list(rows)
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([csv_cell(r.get(c)) for c in columns])
+    atomic_write_text(path, buf.getvalue())
+    return Path(path)
 
 
 def _slug(name: str) -> str:

@@ -17,30 +17,16 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import io
-import math
 import os
-import tempfile
 
 from geomrelax.errors import GeomrelaxError
+from geomrelax.store import write_csv  # the one CSV writer (atomic); re-exported for the sweep
 
 __all__ = ["ResultStore", "SweepLockedError", "read_csv", "write_csv"]
 
 
 class SweepLockedError(GeomrelaxError):
     """Another sweep holds the lock of this results directory."""
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    return "" if v is None else str(v)
 
 
 def _parse(v: str):
@@ -57,33 +43,6 @@ def _parse(v: str):
         return float(v)
     except ValueError:
         return v
-
-
-def write_csv(path: str, rows: list, columns=None) -> None:
-    """Write rows (dicts) to path atomically: a temporary file in the same directory, then os.replace."""
-    if columns is None:
-        columns = []
-        for r in rows:
-            for k in r:
-                if k not in columns:
-                    columns.append(k)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([_fmt(r.get(c)) for c in columns])
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_csv(path: str) -> list:
@@ -135,7 +94,7 @@ class ResultStore:
     def finished_ids(self) -> list:
         if not os.path.isdir(self.cells):
             return []
-        return sorted(f[:-4] for f in os.listdir(self.cells) if f.endswith(".csv") and not f.startswith(".tmp-"))
+        return sorted(f[:-4] for f in os.listdir(self.cells) if f.endswith(".csv") and not f.startswith("."))
 
     def merge(self, columns) -> list:
         """Rebuild runs.csv from every finished cell (sorted by cell id) and return its rows."""

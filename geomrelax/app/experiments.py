@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..store import write_csv
 from .report import Item, Section, package_fingerprint
 from .render import TableView
 
@@ -81,8 +82,6 @@ def _fit_sweep_item(section: str, name: str, opts, grid: dict, varied: str, file
     """An item sweeping ``varied`` ('T' or 'd'): rows at each run's horizon, with the fitted exponent of
     MEASURE against ``varied`` (synthetic's fit and claim) repeated on each optimizer's rows."""
     def run(folder):
-        from .sections import write_csv
-
         res = _sweep(folder, opts, **grid)
         fits = _fits(res, varied)
         rows = [{"optimizer": r["optimizer"], varied: r[varied], "seed": r["seed"], "value": r[MEASURE],
@@ -134,7 +133,6 @@ def _tau_items(opts) -> list:
     def run(folder):
         from figures.convergence import TAU_COLUMNS
 
-        from .sections import write_csv
 
         res = _sweep(folder, opts, **grid)
         rows = [{"optimizer": r["optimizer"], "tau": r["tau"], "seed": r["seed"], "step": r["step"],
@@ -205,7 +203,6 @@ def _noise_items(opts) -> list:
 
         from figures.rates import GAIN_COLUMNS
 
-        from .sections import write_csv
 
         problem = _synthetic().make_problem(PROBLEM, d)
         rows = sign_vs_sgd(problem, cfg["phis"], T=cfg["T"], seeds=cfg["seeds"])

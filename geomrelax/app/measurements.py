@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ..errors import GeomrelaxError
+from ..store import write_csv
 from .report import Item, Section, package_fingerprint
 
 SCHEDULE_VERSION = 1
@@ -32,7 +33,6 @@ def _training_run(folder, *, sign_iters: int, transition_iters: int, seed: int, 
 
     from ..optim import SoftSignum
     from ..schedule import saturated_fraction, temperature_schedule
-    from .sections import write_csv
 
     gen = torch.Generator().manual_seed(seed)
     n, d_in, hidden = 512, 16, 32
@@ -125,7 +125,6 @@ def _spectral_run(folder, *, n: int, decades: float, tau: float, steps: list, se
     import torch
 
     from ..optim.spectral_maps import map_errors, smoothed_polar
-    from .sections import write_csv
 
     rng = np.random.default_rng(seed)
     U, _ = np.linalg.qr(rng.standard_normal((n, n)))

@@ -8,12 +8,12 @@ the synthetic experiments in :mod:`geomrelax.app.experiments`, the claims in :mo
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 
 import numpy as np
 
 from ..regularizers import BUILTIN_NAMES, regularizer
+from ..store import write_csv
 from ..verify import VERIFY_VERSION, fingerprint, resolve, verify
 from . import claims, experiments, measurements
 from .render import TableView
@@ -23,14 +23,6 @@ MAPS_VERSION = 1  # bump when the map data change shape: stored items are then r
 
 
 # -- regularizers and their soft maps ------------------------------------------------------------
-def write_csv(path, rows: list, columns) -> None:
-    """Rows (dicts) as a CSV file with these columns (the tidy files that figures read)."""
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-
-
 def _map_rows(taus, n_s: int) -> list:
     """grad V*(tau s) on s in [-3, 3] for each built-in and tau, plus the sign and identity limits.
 
