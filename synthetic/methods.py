@@ -219,10 +219,7 @@ class Method:
 
     def _momentum(self, st, g):
         if self.name in SPECTRAL:
-            b = st["buf"]
-            b = (1.0 - st["beta"]) * g if b is None else st["beta"] * b + (1.0 - st["beta"]) * g
-            st["buf"] = b
-            return (1.0 - st["beta"]) * g + st["beta"] * b if self.nesterov else b
+            return VM.spectral_momentum(st, g, self.nesterov)
         b, u = U.softsignum_direction(g, st["buf"], st["beta"], st["damp"], self.nesterov)
         st["buf"] = b
         return u

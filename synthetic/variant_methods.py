@@ -144,11 +144,13 @@ def init(method, st: dict, x) -> None:
         st["n_byz"] = int(math.floor(float(o["byzantine"]) * M + 1e-9))
 
 
-def _spectral_momentum(method, st, g):
-    b, beta = st["buf"], st["beta"]
-    b = (1.0 - beta) * g if b is None else beta * b + (1.0 - beta) * g
-    st["buf"] = b
-    return (1.0 - beta) * g + beta * b if method.nesterov else b
+def spectral_momentum(st, g, nesterov: bool):
+    """Muon's momentum, the one route of the batched spectral methods (muon, softmuon, normuon, mimuon):
+    st["buf"] <- M_k = lerp(M_{k-1}, g_k, 1 - beta) (M_0 = 0), and the map's input u_k = lerp(g_k, M_k, beta)
+    (nesterov) or M_k -- geomrelax.updates' formulas, rounded as the torch optimizers round them."""
+    b = st["buf"]
+    st["buf"] = U.muon_momentum(g.new_zeros(g.shape) if b is None else b, g, st["beta"])
+    return U.muon_input(g, st["buf"], st["beta"], nesterov)
 
 
 def step(method, st: dict, x, g, k: int):
@@ -159,7 +161,7 @@ def step(method, st: dict, x, g, k: int):
     theta = U.decay(x, lr, method.weight_decay)
     vn = torch.linalg.vector_norm
     if name in MATRIX_VARIANTS:
-        u = _spectral_momentum(method, st, g)
+        u = spectral_momentum(st, g, method.nesterov)
         O = _ns5(u, o["ns_dtype"])
         if name == "mimuon":
             n = vn(u, dim=(-2, -1), keepdim=True)

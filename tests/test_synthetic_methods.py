@@ -120,3 +120,23 @@ def test_theory_schedule():
     assert lr == pytest.approx(2.0 * 10_000 ** -0.75) and beta == pytest.approx(0.99) and damp == beta
     lr, beta, _ = Method("sgd", lr=1.0, schedule="theory").at_horizon(400)
     assert lr == pytest.approx(0.05) and beta == 0.0
+
+
+@pytest.mark.parametrize("name, momentum", [("muon", 0.95), ("muon", 0.3), ("normuon", 0.95)])
+def test_spectral_momentum_is_the_optimizers_bit_for_bit(name, momentum):
+    # one route (geomrelax.updates.muon_momentum / muon_input, lerp-rounded as torch): the buffer after K
+    # steps is the torch optimizer's exactly; beta M + (1 - beta) g, the formula written out, differs in ulps
+    x0 = torch.zeros(6, 4, dtype=torch.float64)
+    grads = _grads((6, 4), seed=4)
+    m = Method(name, lr=0.02, momentum=momentum, options={"ns_dtype": torch.float64})
+    x = x0.expand(1, 1, *x0.shape).clone()
+    st = m.init(x, [math.nan], K)
+    for k, g in enumerate(grads, 1):
+        x, _ = m.step(st, x, g.expand_as(x), k)
+    p = torch.nn.Parameter(x0.clone())
+    cls = go.Muon if name == "muon" else go.NorMuon
+    opt = cls([p], lr=0.02, momentum=momentum, ns_dtype=torch.float64)
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+    assert torch.equal(st["buf"][0, 0], opt.state[p]["momentum_buffer"])
