@@ -137,13 +137,14 @@ def test_theory_claims_about_the_official_bf16_map():
 
 # -- minimax ----------------------------------------------------------------------------------------
 def _gain_of(design, x, xmin):
-    return sm.minimax_gain(x, design.floor, design.steps, xmin, design.safety, design.max_quintics, design.plan_error)
+    return sm.minimax_gain(x, design.floor, design.steps, xmin, design.safety, design.max_quintics, design.plan_error,
+                           design.lead)
 
 
 @pytest.mark.parametrize("design,E_range", [(sm.POLAR_DESIGN, (2.0e-4, 2.2e-4)), (sm.GRAM_DESIGN, (9e-4, 9.4e-4)),
-                                            (sm.HALF_DESIGN, (7e-7, 9e-7))])
+                                            (sm.HALF_DESIGN, (4e-6, 4.5e-6))])
 def test_minimax_design_equioscillates_and_is_safe_below_the_floor(design, E_range):
-    coeffs, E = sm.minimax_coefficients(design.floor, design.steps, design.safety)
+    coeffs, E = sm.minimax_coefficients(design.floor, design.steps, design.safety, design.lead)
     assert E_range[0] < E < E_range[1]  # the values the module docstring states
     x = np.geomspace(design.floor, 1.0 + design.safety, 200001)
     phi = _gain_of(design, x, 0.0)
@@ -154,7 +155,7 @@ def test_minimax_design_equioscillates_and_is_safe_below_the_floor(design, E_ran
     # x / sqrt(x^2 + E floor^2), the least f there when the polar form is taken (see _polar_form)
     xl = np.geomspace(1e-12, design.floor, 1000)
     low = _gain_of(design, xl, 0.0)
-    assert np.all(np.diff(low) > 0) and low[0] > 0 and low[-1] <= 1 - E * (1 - 1e-6)
+    assert np.all(np.diff(low) > 0) and low[0] > 0 and low[-1] <= 1 - E + 1e-9  # 1e-9: the grid of the lead steps
     assert np.all(low <= xl / np.sqrt(xl ** 2 + E * design.floor ** 2))
 
 
@@ -296,8 +297,9 @@ def test_minimax_small_tau_takes_fewer_steps():
 def test_minimax_plan_meets_the_design_error_from_xmin(design, xmin):
     # the plan for a spectrum starting at xmin: |phi - 1| <= E on [xmin, 1] (float64 algebra, the 1e-12 is
     # rounding of the composition), with at most max_quintics quintics when it departs from the design
-    coeffs0, E = sm.minimax_coefficients(design.floor, design.steps, design.safety)
-    coeffs = sm.minimax_plan(design.floor, design.steps, xmin, design.safety, design.max_quintics, design.plan_error)
+    coeffs0, E = sm.minimax_coefficients(design.floor, design.steps, design.safety, design.lead)
+    coeffs = sm.minimax_plan(design.floor, design.steps, xmin, design.safety, design.max_quintics, design.plan_error,
+                             design.lead)
     x = np.geomspace(max(xmin, design.floor), 1.0, 20001)
     assert np.max(np.abs(_gain_of(design, x, xmin) - 1)) <= max(E, design.plan_error) + 1e-12
     assert coeffs == coeffs0 or len(coeffs) <= design.max_quintics
@@ -410,8 +412,9 @@ def test_bad_input_is_refused_with_the_value():
 @pytest.mark.parametrize("dtype,bound", [(torch.bfloat16, sm.HALF_ERROR_BOUND), (torch.float16, sm.MINIMAX_ERROR_BOUND)])
 def test_minimax_half_precision_accuracy(dtype, bound):
     # error relative to f(sigma_1) on every direction above HALF_FLOOR sigma_1 (module docstring). Measured
-    # worst over these inputs and seeds 3, 4: bfloat16 4.3e-2 (NS5's own bfloat16 rounding, NS5 bf16 against
-    # NS5 float32 in this metric: 1.7e-2 .. 3.3e-2), float16 6.8e-3 (NS5: 4.9e-3); the design error is 8e-7
+    # worst over these inputs and seeds 3, 4: bfloat16 1.5e-2 (NS5's own bfloat16 rounding, NS5 bf16 against
+    # NS5 float32 in this metric: 1.7e-2 .. 3.3e-2), float16 3e-3 (NS5: 4.9e-3); the design error is 4.2e-6.
+    # The bound is the documented one (random inputs reach 4.1e-2 in bfloat16, see the slow search)
     cases = [((128, 128), 1e-3), ((256, 64), 1e-1), ((64, 256), 1e-3), ((300, 200), 1e-2), ((8, 6), 1e-2)]
     for shape, lo in cases:
         G = spectrum_matrix(*shape, lo=lo, seed=3)
@@ -437,3 +440,20 @@ def test_map_errors_top_metric_and_floor():
     assert sm.map_errors(Y, G, 5.0, floor=0.02)[1] < 1e-12
     with pytest.raises(GeomrelaxError, match="relative"):
         sm.map_errors(Y, G, 5.0, relative="own")
+
+
+@pytest.mark.slow
+def test_minimax_half_precision_random_search():
+    # seeded search over shapes 2..64 (both orientations), tau sigma_max in [1e-2, 1e9], three decades:
+    # never NaN, and the documented bounds above HALF_FLOOR (measured 4.1e-2 bfloat16, 3.4e-3 float16)
+    rng = np.random.default_rng(23)
+    worst = {torch.bfloat16: 0.0, torch.float16: 0.0}
+    for _ in range(150):
+        G, s = _random_input(rng, int(rng.integers(2, 65)), int(rng.integers(2, 65)))
+        tau = 10 ** rng.uniform(-2, 9)
+        svd = torch.linalg.svd(G, full_matrices=False)
+        for dtype in worst:
+            Y = sm.smoothed_polar_minimax(G.float(), tau, dtype=dtype)
+            assert torch.isfinite(Y).all()
+            worst[dtype] = max(worst[dtype], sm.map_errors(Y, G, tau, svd, floor=sm.HALF_FLOOR, relative="top")[1])
+    assert worst[torch.bfloat16] <= sm.HALF_ERROR_BOUND and worst[torch.float16] <= sm.MINIMAX_ERROR_BOUND
