@@ -20,13 +20,31 @@ def _pairs(geo: _Geo, rng, n: int, shape):
     return x, y
 
 
+def fy_gap(geo: _Geo, x, y):
+    """(V(x) + V*(y) - <x, y>, its rounding allowance) per point: the terms to a few ulps each,
+    TOL (1 + |V(x)| + |V*(y)| + sum |x_i y_i|), plus how far V moves under a rounding-size change of x.
+    Shared by the checks below and proofs_check's Fenchel-Young claims."""
+    vx, vy = geo.value(x), geo.conj(y)
+    with np.errstate(all="ignore"):
+        gap = vx + vy - geo.inner(x, y)
+        allow = TOL * (1 + np.abs(vx) + np.abs(vy) + geo.abs_inner(x, y)) + geo.sens(x)
+    return gap, allow
+
+
+def fy_equality(geo: _Geo, y):
+    """(|V(x) + V*(y) - <x, y>| at x = grad V*(y), allowance) per point; inf (allowance 1) where x is
+    outside D by more than rounding, TOL max(1, max over D of |x_i|): grad V*(y) must lie in D. An x that
+    rounding put just outside is pulled inside by a few ulps first (V(x) would read +inf there)."""
+    V = geo.V
+    x = geo.grad_conj(y)
+    inside = np.asarray(V.contains(x, tol=TOL * max(1.0, geo.radius_inf() if V.bounded else 1.0)))
+    gap, allow = fy_gap(geo, geo.pull_inside(x), y)
+    return np.where(inside, np.abs(gap), np.inf), np.where(inside, allow, 1.0)
+
+
 def _check_fy_inequality(geo, rng, n, search):
     def evaluate(p):
-        x, y = p["x"], p["y"]
-        vx, vy, xy = geo.value(x), geo.conj(y), geo.inner(x, y)
-        with np.errstate(all="ignore"):
-            gap = vx + vy - xy
-            allow = TOL * (1 + np.abs(vx) + np.abs(vy) + geo.abs_inner(x, y)) + geo.sens(x)
+        gap, allow = fy_gap(geo, p["x"], p["y"])
         return -gap, allow
 
     x, y = _pairs(geo, rng, n, geo.shape)
@@ -36,20 +54,7 @@ def _check_fy_inequality(geo, rng, n, search):
 
 
 def _check_fy_equality(geo, rng, n, search):
-    V = geo.V
-
-    def evaluate(p):
-        y = p["y"]
-        x = geo.grad_conj(y)
-        inside = np.asarray(V.contains(x, tol=TOL * max(1.0, geo.radius_inf() if V.bounded else 1.0)))
-        x = geo.pull_inside(x)
-        vx, vy = geo.value(x), geo.conj(y)
-        with np.errstate(all="ignore"):
-            gap = vx + vy - geo.inner(x, y)
-            allow = TOL * (1 + np.abs(vx) + np.abs(vy) + geo.abs_inner(x, y)) + geo.sens(x)
-        return np.where(inside, np.abs(gap), np.inf), np.where(inside, allow, 1.0)
-
     y = np.concatenate([geo.rand_y(rng, n, geo.shape), geo.special_y(rng, geo.shape)])
     sy = np.concatenate([geo.rand_y(rng, n, geo.search_shape), geo.special_y(rng, geo.search_shape)])
-    return _Spec("fenchel_young_equality", evaluate, {"y": y}, {"y": "free"}, {"y": sy},
+    return _Spec("fenchel_young_equality", lambda p: fy_equality(geo, p["y"]), {"y": y}, {"y": "free"}, {"y": sy},
                  note=f"|V(x)+V*(y)-<x,y>| at x = grad V*(y), which must lie in D; {ULPS} ulps of the terms")

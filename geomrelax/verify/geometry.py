@@ -270,6 +270,12 @@ class _Geo:
         return signs * mags.reshape((n,) + (1,) * len(shape))
 
 
+def geometry(V: Regularizer) -> _Geo:
+    """The array plumbing of the identity checks for V: what the shared residuals (fenchel_young.fy_gap,
+    curvature.smoothness_margin, ...) take, for verify and for proofs_check alike."""
+    return _Geo(V)
+
+
 def _one_sided_dv(base: SeparableRegularizer, x, delta=None):
     """(v'(x-), v'(x+), kink): v' at x -+ delta (default: the floats next to x), and whether v has a
     kink within delta of x.

@@ -15,7 +15,7 @@ from ..store import config_key, jsonable  # noqa: F401  (config_key: re-exported
 from .geometry import MATRIX_SHAPE
 
 
-VERIFY_VERSION = 3  # bump when the checks change: cached report items keyed by configuration are redone
+VERIFY_VERSION = 4  # bump when the checks change: cached report items keyed by configuration are redone
 
 STATUSES = ("pass", "fail", "skipped")
 

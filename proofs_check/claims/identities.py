@@ -8,11 +8,14 @@ For V on D with conjugate V* (geomrelax.regularizers, geomrelax.spectral):
     inverse-gradient-of-conjugate   grad V(grad V*(y)) = y              where grad V*(y) in int D (mu > 0)
     biconjugate                sup_y <x, y> - V*(y) = V(x)                      x in D (separable V)
     strong-convexity           V(x2) >= V(x1) + <grad V(x1), x2 - x1> + mu/2 ||x2 - x1||^2    (mu > 0)
-    conjugate-smoothness       V*(y2) <= V*(y1) + <grad V*(y1), y2 - y1> + ||y2 - y1||^2 / (2 mu)   (mu > 0)
+    conjugate-smoothness       V*(y2) <= V*(y1) + <grad V*(y1), y2 - y1> + ||y2 - y1||_*^2 / (2 mu)   (mu > 0)
     support-sandwich           0 <= support(m) - V*(tau m)/tau <= V(argmax_D <m, d>)/tau   (D bounded)
 
 The last is the tau -> infinity limit of the relaxed LMO's value, with its rate. Inputs are flat
 vectors: x is mapped onto D (clip; radial for the l2 ball; singular values for spectral lifts).
+||.|| is the norm V.norm in which mu is stated, ||.||_* its dual. The Fenchel-Young, strong-convexity
+and conjugate-smoothness residuals and allowances are geomrelax.verify's own (fenchel_young.fy_gap,
+fy_equality, curvature.strong_convexity_margin, smoothness_margin): one evaluation of each identity.
 
 Rounding allowances (derived, the same logic as geomrelax.verify, whose unit TOL = 64 eps is used):
 a sum of terms t_i computed to a few ulps each is off by at most TOL * (1 + sum |t_i|); the
@@ -29,6 +32,9 @@ import numpy as np
 from geomrelax.regularizers import BUILTIN_NAMES, BallQuadratic, SeparableRegularizer, regularizer
 from geomrelax.spectral import Spectral
 from geomrelax.verify import TOL
+from geomrelax.verify.curvature import smoothness_margin, strong_convexity_margin
+from geomrelax.verify.fenchel_young import fy_equality, fy_gap
+from geomrelax.verify.geometry import geometry, norm_spec
 
 from ..claim import Claim
 
@@ -68,6 +74,7 @@ class _Space:
         self.shape = MATRIX_SHAPE if V.event_ndim == 2 else (VECTOR_DIM,)
         self.k = int(np.prod(self.shape))
         self.axes = tuple(range(-V.event_ndim, 0))
+        self.geo = geometry(V)  # verify's evaluation of the identities, shared
 
     def mat(self, z):
         return np.asarray(z, dtype=float).reshape((-1,) + self.shape)
@@ -144,18 +151,11 @@ def _edges_y(sp: _Space, n_blocks=1):
 def fenchel_young_inequality(V) -> Claim:
     sp = _Space(V)
 
-    def parts(Z):
-        x, y = sp.onto(sp.mat(Z[:, :sp.k])), sp.mat(Z[:, sp.k:])
-        vx, vy, xy = sp.value(x), sp.conj(y), sp.inner(x, y)
-        return x, y, vx, vy, xy
-
     def margin(Z):
-        _, _, vx, vy, xy = parts(Z)
-        return -(vx + vy - xy)
+        return -fy_gap(sp.geo, sp.onto(sp.mat(Z[:, :sp.k])), sp.mat(Z[:, sp.k:]))[0]
 
     def allowance(Z):
-        x, y, vx, vy, _ = parts(Z)
-        return TOL * (1 + np.abs(vx) + np.abs(vy) + sp.sumabs(x * y)) + sp.sens_value(x)
+        return fy_gap(sp.geo, sp.onto(sp.mat(Z[:, :sp.k])), sp.mat(Z[:, sp.k:]))[1]
 
     return Claim(id=f"identity/{_slug(V)}/fenchel-young-inequality", source=SOURCES["fenchel-young-inequality"]
                  + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
@@ -167,20 +167,11 @@ def fenchel_young_inequality(V) -> Claim:
 def fenchel_young_equality(V) -> Claim:
     sp = _Space(V)
 
-    def parts(Z):
-        y = sp.mat(Z)
-        x = np.asarray(V.grad_conj(y), dtype=float)
-        vx, vy = sp.value(x), sp.conj(y)
-        return x, y, vx, vy
-
     def margin(Z):
-        x, y, vx, vy = parts(Z)
-        gap = np.abs(vx + vy - sp.inner(x, y))
-        return np.where(np.isfinite(vx), gap, np.inf)  # grad V*(y) outside D is a violation
+        return fy_equality(sp.geo, sp.mat(Z))[0]  # grad V*(y) outside D (beyond rounding) is a violation
 
     def allowance(Z):
-        x, y, vx, vy = parts(Z)
-        return TOL * (1 + np.abs(vx) + np.abs(vy) + sp.sumabs(x * y)) + sp.sens_value(x)
+        return fy_equality(sp.geo, sp.mat(Z))[1]
 
     return Claim(id=f"identity/{_slug(V)}/fenchel-young-equality", source=SOURCES["fenchel-young-equality"]
                  + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
@@ -225,23 +216,13 @@ def inverse_gradient(V) -> Claim:
 
 def conjugate_smoothness(V) -> Claim:
     sp = _Space(V)
-    mu = V.mu
-
-    def parts(Z):
-        y1, y2 = sp.mat(Z[:, :sp.k]), sp.mat(Z[:, sp.k:])
-        g = np.asarray(V.grad_conj(y1), dtype=float)
-        f1, f2 = sp.conj(y1), sp.conj(y2)
-        lin = sp.inner(g, y2 - y1)
-        quad = sp.sq(y2 - y1) / (2 * mu)
-        return y1, y2, g, f1, f2, lin, quad
+    mu, ball = V.mu, norm_spec(V.norm, V.event_ndim)
 
     def margin(Z):
-        _, _, _, f1, f2, lin, quad = parts(Z)
-        return f2 - f1 - lin - quad
+        return smoothness_margin(sp.geo, ball, sp.mat(Z[:, :sp.k]), sp.mat(Z[:, sp.k:]))[0]
 
     def allowance(Z):
-        y1, y2, g, f1, f2, lin, quad = parts(Z)
-        return TOL * (1 + np.abs(f1) + np.abs(f2) + sp.sumabs(g * (y2 - y1)) + quad)
+        return smoothness_margin(sp.geo, ball, sp.mat(Z[:, :sp.k]), sp.mat(Z[:, sp.k:]))[1]
 
     return Claim(id=f"identity/{_slug(V)}/conjugate-smoothness", source=SOURCES["conjugate-smoothness"]
                  + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
@@ -264,23 +245,16 @@ def _lipschitz_grad(V, x):
 
 def strong_convexity(V) -> Claim:
     sp = _Space(V)
-    mu = V.mu
+    mu, ball = V.mu, norm_spec(V.norm, V.event_ndim)
 
-    def parts(Z):
-        x1 = sp.onto(sp.mat(Z[:, :sp.k]), interior=True)
-        x2 = sp.onto(sp.mat(Z[:, sp.k:]))
-        g = np.asarray(V.grad(x1), dtype=float)
-        v1, v2 = sp.value(x1), sp.value(x2)
-        return x1, x2, g, v1, v2, sp.inner(g, x2 - x1), mu / 2 * sp.sq(x2 - x1)
+    def points(Z):
+        return sp.onto(sp.mat(Z[:, :sp.k]), interior=True), sp.onto(sp.mat(Z[:, sp.k:]))
 
     def margin(Z):
-        _, _, _, v1, v2, lin, quad = parts(Z)
-        return v1 + lin + quad - v2
+        return strong_convexity_margin(sp.geo, ball, *points(Z))[0]
 
     def allowance(Z):
-        x1, x2, g, v1, v2, _, quad = parts(Z)
-        return (TOL * (1 + np.abs(v1) + np.abs(v2) + sp.sumabs(g * x2) + sp.sumabs(g * x1) + quad)
-                + sp.sens_value(x1) + sp.sens_value(x2))
+        return strong_convexity_margin(sp.geo, ball, *points(Z))[1]
 
     return Claim(id=f"identity/{_slug(V)}/strong-convexity", source=SOURCES["conjugate-smoothness"]
                  + (SPECTRAL_SOURCE if V.event_ndim == 2 else ""),
