@@ -19,7 +19,7 @@ import numpy as np
 
 from geomrelax.errors import GeomrelaxError
 from geomrelax.store import jsonable
-from geomrelax.validate import check_int, check_real
+from geomrelax.validate import check_choice, check_int, check_real
 
 STATUSES = ("holds", "violated", "inconclusive")
 
@@ -102,10 +102,8 @@ class Claim:
             v = getattr(self, name)
             if v is not None and not callable(v):
                 raise ClaimError(f"claim {self.id!r}: {name} must be callable or None, got {v!r}")
-        if self.bound not in ("upper", "lower"):
-            raise ClaimError(f"claim {self.id!r}: bound must be 'upper' or 'lower', got {self.bound!r}")
-        if self.expected not in ("holds", "violated"):
-            raise ClaimError(f"claim {self.id!r}: expected must be 'holds' or 'violated', got {self.expected!r}")
+        check_choice(f"claim {self.id!r}: bound", self.bound, ("upper", "lower"), error=ClaimError)
+        check_choice(f"claim {self.id!r}: expected", self.expected, ("holds", "violated"), error=ClaimError)
         for name in ("cost", "budget_s"):
             check_real(f"claim {self.id!r}: {name}", getattr(self, name), low=0.0, low_open=True, error=ClaimError)
         if self.bounds is not None:
@@ -157,8 +155,7 @@ class Verdict:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ClaimError(f"status must be one of {STATUSES}, got {self.status!r}")
+        check_choice("status", self.status, STATUSES, error=ClaimError)
 
     @property
     def as_expected(self) -> bool:

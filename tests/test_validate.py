@@ -110,3 +110,11 @@ def test_check_max_evals_is_a_count():
     # int(2.7) = 2 was taken before: a fractional count is refused with its value
     with pytest.raises(ClaimError, match="max_evals must be an integer >= 1, got 2.7"):
         check(_claim(), max_evals=2.7)
+
+
+def test_claim_choices_name_the_claim_and_the_value():
+    with pytest.raises(ClaimError, match=re.escape("claim 'demo': bound must be one of ['upper', 'lower'], got 'up'")):
+        _claim(bound="up")
+    from geomrelax.verify import CheckResult
+    with pytest.raises(ValueError, match=re.escape("status must be one of")):
+        CheckResult("x", "passed")

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..regularizers import Regularizer
 from ..store import config_key, jsonable  # noqa: F401  (config_key: re-exported as geomrelax.verify.config_key)
+from ..validate import check_choice
 from .geometry import MATRIX_SHAPE
 
 
@@ -38,8 +39,7 @@ class CheckResult:
     n_skipped: int = 0  # points where the identity does not apply (the note says why); not in n_points
 
     def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        check_choice("status", self.status, STATUSES, error=ValueError)
 
     @property
     def passed(self) -> bool:
