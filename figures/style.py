@@ -18,7 +18,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 from geomrelax.errors import GeomrelaxError
 from geomrelax.store import write_csv as write_rows  # the one CSV writer (atomic, 17 digits)

@@ -40,6 +40,7 @@ def _fmt(v):
 def run_sweep_command(args) -> int:
     """Run the sweep described by ``args`` (from add_sweep_arguments); print the fitted rates."""
     from geomrelax.errors import GeomrelaxError
+    from geomrelax.validate import check_int
 
     from .config import QUICK, load_config
     from .sweep import sweep
@@ -55,8 +56,7 @@ def run_sweep_command(args) -> int:
             executor = Client(args.scheduler)
         elif args.executor == "dask":
             executor = "dask"
-        if args.threads < 1:
-            raise GeomrelaxError(f"--threads must be >= 1, got {args.threads}")
+        check_int("--threads", args.threads, low=1, error=GeomrelaxError)
         res = sweep(**kwargs, out=args.out, executor=executor, progress=not args.no_progress, threads=args.threads)
     except KeyboardInterrupt:
         print(f"geomrelax sweep: interrupted; finished cells are kept in {args.out}: run the same command "

@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from geomrelax.validate import check_choice
+
 from .noise import stable_seed
 
 __all__ = ["checkpoints", "run_cell", "MEASURES", "DTYPES"]
@@ -66,8 +68,7 @@ def run_cell(problem, noise, method, T: int, taus=(math.nan,), seeds=(0,), *, n_
     """
     import torch
 
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    check_choice("dtype", dtype, DTYPES, error=ValueError)
     T = int(T)
     if T < 1:
         raise ValueError(f"the horizon T must be >= 1, got {T!r}")

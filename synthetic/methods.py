@@ -40,7 +40,7 @@ from geomrelax import updates as U
 from geomrelax.errors import InvalidHyperparameterError
 from geomrelax.lmo import check_tau
 from geomrelax.regularizers import Regularizer, as_regularizer
-from geomrelax.validate import check_real
+from geomrelax.validate import check_choice, check_real
 
 from . import variant_methods as VM
 
@@ -130,8 +130,7 @@ class Method:
         check_real(f"{self.name}: momentum", self.momentum, low=0.0, high=1.0, high_open=True)
         if self.nesterov is None:        # Muon and SoftMuon are Nesterov by default (as the official code)
             self.nesterov = self.name in SPECTRAL + VM.MATRIX_VARIANTS
-        if self.psi not in U.PSI_KINDS:
-            raise InvalidHyperparameterError(f"psi must be one of {U.PSI_KINDS}, got {self.psi!r}")
+        check_choice("psi", self.psi, U.PSI_KINDS)
         if self.name == "relaxed":
             if self.regularizer is None:
                 raise InvalidHyperparameterError("relaxed needs a regularizer (a built-in name or a Regularizer)")

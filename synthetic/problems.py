@@ -23,7 +23,7 @@ import numpy as np
 
 from geomrelax.backend import torch_module
 from geomrelax.errors import GeomrelaxError
-from geomrelax.validate import check_int, check_real
+from geomrelax.validate import check_choice, check_int, check_real
 
 __all__ = ["Problem", "ProblemError", "Separable", "RobustRegression", "PHI_KINDS"]
 
@@ -136,8 +136,7 @@ class Separable(Problem):
         if a_min > a_max:
             raise ProblemError(f"a_min must be <= a_max, got a_min={a_min}, a_max={a_max}")
         offset = _check_positive("offset", offset)
-        if phi not in PHI_KINDS:
-            raise ProblemError(f"phi must be one of {PHI_KINDS}, got {phi!r}")
+        check_choice("phi", phi, PHI_KINDS, error=ProblemError)
         rng = np.random.default_rng(seed)
         a = np.geomspace(a_min, a_max, d) if d > 1 else np.array([math.sqrt(a_min * a_max)])
         self.a = rng.permutation(a)
