@@ -84,3 +84,15 @@ def test_an_unknown_norm_is_skipped_with_its_name():
 
 def verify_planted(V):
     return gr.verify(V, **FAST)
+
+
+@pytest.mark.parametrize("norm, search_dim", [("l2", 1), ("fro", 1), ("l1", 4), ("linf", 4)])
+def test_separable_search_is_scalar_only_for_l2(norm, search_dim):
+    # per-coordinate (scalar) search is exhaustive only when ||.||^2 is a sum over coordinates
+    from geomrelax.verify.curvature import _check_smoothness, _check_strong_convexity
+    from geomrelax.verify.geometry import geometry
+
+    geo = geometry(_with_norm(norm))
+    for make in (_check_strong_convexity, _check_smoothness):
+        spec = make(geo, np.random.default_rng(0), 8, True)
+        assert {a.shape[1:] for a in spec.search_points.values()} == {(search_dim,)}

@@ -39,6 +39,12 @@ def smoothness_margin(geo, ball, y1, y2):
     return -slack, allow
 
 
+def _search_shape(geo, ball):
+    """A separable V's curvature inequality splits into one per coordinate only in l2 (a sum of squares):
+    for another norm the coordinates interact through the norm, so the search runs on the whole event."""
+    return geo.search_shape if ball.family in ("l2", "frobenius") else geo.shape
+
+
 def _check_strong_convexity(geo, rng, n, search):
     V = geo.V
     mu, nm = V.mu, V.norm
@@ -56,7 +62,7 @@ def _check_strong_convexity(geo, rng, n, search):
         return {"x1": np.concatenate([x1, x1]), "x2": np.concatenate([x2, geo.to_domain(near)])}
 
     spec = _Spec("strong_convexity", evaluate, pool(geo.shape), {"x1": "interior", "x2": "domain"},
-                 pool(geo.search_shape), skip_reasons=("x1 not in int D (grad V(x1) undefined)",))
+                 pool(_search_shape(geo, ball)), skip_reasons=("x1 not in int D (grad V(x1) undefined)",))
     p = spec.points
     with np.errstate(all="ignore"):
         dx = p["x2"] - p["x1"]
@@ -81,7 +87,8 @@ def _check_smoothness(geo, rng, n, search):
         near = y1 + 1e-2 * rng.standard_normal(y1.shape)
         return {"y1": np.concatenate([y1, y1]), "y2": np.concatenate([y2, near])}
 
-    spec = _Spec("smoothness_conj", evaluate, pool(geo.shape), {"y1": "free", "y2": "free"}, pool(geo.search_shape))
+    spec = _Spec("smoothness_conj", evaluate, pool(geo.shape), {"y1": "free", "y2": "free"},
+                 pool(_search_shape(geo, ball)))
     p = spec.points
     with np.errstate(all="ignore"):
         dy = p["y2"] - p["y1"]
