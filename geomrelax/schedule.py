@@ -36,6 +36,7 @@ import numpy as np
 from .backend import is_tensor
 from .robust_fit import MEDIANS, ScheduleError, _data, cauchy_fit
 from .updates import PSI_KINDS
+from .validate import check_int, check_real
 
 __all__ = ["MEDIANS", "PSI_KINDS", "Schedule", "ScheduleCollapseWarning", "ScheduleError", "cauchy_fit",
            "fit_transition", "folded_cauchy_cdf", "folded_cauchy_quantile", "newton_quantile", "psi_inverse",
@@ -58,32 +59,18 @@ def _check_psi(psi) -> str:
 
 
 def _check_eps(eps) -> float:
-    try:
-        e = float(eps)
-    except (TypeError, ValueError):
-        raise ScheduleError(f"eps must be a real number in (0, 1), got {eps!r}") from None
-    if not (0.0 < e < 1.0):
-        raise ScheduleError(f"eps must lie in the open interval (0, 1), got {eps!r}")
-    return e
+    return check_real("eps", eps, low=0.0, high=1.0, low_open=True, high_open=True, error=ScheduleError)
 
 
 def _check_int(name, value, low) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ScheduleError(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise ScheduleError(f"{name} must be >= {low}, got {value!r}")
-    return int(value)
+    return check_int(name, value, low=low, error=ScheduleError)
 
 
 def _check_tmax(tmax):
+    """tmax >= 1, or None / inf for no upper clamp (returned as None)."""
     if tmax is None:
         return None
-    try:
-        t = float(tmax)
-    except (TypeError, ValueError):
-        raise ScheduleError(f"tmax must be a real number >= 1 or None, got {tmax!r}") from None
-    if math.isnan(t) or t < 1.0:
-        raise ScheduleError(f"tmax must be >= 1 (or None for no upper clamp), got {tmax!r}")
+    t = check_real("tmax", tmax, low=1.0, allow_inf=True, error=ScheduleError)
     return None if math.isinf(t) else t
 
 

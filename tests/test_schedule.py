@@ -379,14 +379,15 @@ def test_degenerate_data():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(K=0), "K must be >= 1, got 0"),
+    (dict(K=0), "K must be an integer >= 1, got 0"),
     (dict(K=2.5), "K must be an integer"),
-    (dict(eps=0.0), r"eps must lie in the open interval \(0, 1\), got 0.0"),
+    (dict(eps=0.0), r"eps must lie in \(0, 1\), got 0.0"),
     (dict(eps=1.0), "got 1.0"),
-    (dict(eps=float("nan")), "got nan"),
-    (dict(tmax=0.5), "tmax must be >= 1.*0.5"),
-    (dict(tmax=float("nan")), "tmax.*nan"),
-    (dict(newton_iters=0), "newton_iters must be >= 1, got 0"),
+    (dict(eps=float("nan")), "eps must be a real number, got NaN"),
+    (dict(eps="0.5"), "eps must be a real number, got '0.5'"),  # float() used to read strings
+    (dict(tmax=0.5), r"tmax must lie in \[1, inf\), got 0.5"),
+    (dict(tmax=float("nan")), "tmax.*NaN"),
+    (dict(newton_iters=0), "newton_iters must be an integer >= 1, got 0"),
     (dict(psi="sigmoid"), "psi must be one of.*'sigmoid'"),
     (dict(fit=(0.0, -1.0)), r"fit must be finite with s >= 0.*-1.0"),
     (dict(fit=(0.0,)), "fit must be a pair"),

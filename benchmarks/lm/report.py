@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
+
+from geomrelax.store import write_csv
 
 __all__ = ["write_report"]
 
@@ -49,14 +50,6 @@ def table_rows(res) -> list:
                      "excess_over_floor": mean - res.floor, "ms_per_step": s.timing("ms_per_step"),
                      "ms_per_opt_step": s.timing("ms_per_opt_step")})
     return rows
-
-
-def _write_csv(path: Path, rows, columns):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([repr(r[c]) if isinstance(r[c], float) else ("" if r[c] is None else r[c]) for c in columns])
 
 
 def _markdown(res, rows) -> str:
@@ -178,10 +171,10 @@ def write_report(res, out) -> dict:
     rows = table_rows(res)
     paths = {"csv": out / "results.csv", "md": out / "results.md", "grid": out / "grid.csv",
              "curves": out / "curves.csv", "png": out / "loss_curves.png"}
-    _write_csv(paths["csv"], rows, TABLE_COLUMNS)
+    write_csv(paths["csv"], rows, TABLE_COLUMNS)
     paths["md"].write_text(_markdown(res, rows))
-    _write_csv(paths["grid"], [{"optimizer": s.name, "lr": lr, "tune_loss": loss} for s in res.summaries
+    write_csv(paths["grid"], [{"optimizer": s.name, "lr": lr, "tune_loss": loss} for s in res.summaries
                                for lr, loss in s.grid], ("optimizer", "lr", "tune_loss"))
-    _write_csv(paths["curves"], _curve_rows(res), ("optimizer", "seed", "split", "step", "loss"))
+    write_csv(paths["curves"], _curve_rows(res), ("optimizer", "seed", "split", "step", "loss"))
     plot(res, paths["png"], smooth=max(1, res.cfg.steps // 30))
     return paths
