@@ -6,7 +6,8 @@
 Table 1: the wall time of one optimizer step on a float32 parameter (the fastest of ``repeats``
 interleaved runs after one warm-up; the SVD case runs once), in ratios to our NS5 in the same dtype and to
 torch.optim.Muon, measured in the same run (absolute times on a shared machine are noise; the ratios are
-what to read). torch.optim.Muon always orthogonalises in bfloat16, and CPUs without bfloat16 units take
+what to read; the transition steps walk through the schedule's temperatures, so they mix the map's
+bands: Table 1a times each float32 map alone). torch.optim.Muon always orthogonalises in bfloat16, and CPUs without bfloat16 units take
 seconds per bfloat16 matmul at 1024 x 1024, so bfloat16 cases run only up to --bf16-max-elems entries.
 Table 1b: the multiply-adds of each map, counted (FLOP counter / 2; no noise), in float32 and bfloat16,
 for tau sigma_max in the polar band (1e9), the Gram / Z band (1e4) and small tau (100, 10: fewer steps).
@@ -98,6 +99,27 @@ def step_table(shapes, repeats, bf16_max_elems):
             vs_same = f"{t / same_dtype[dtype]:.2f}" if same_dtype.get(dtype) else "-"
             vs_torch = f"{t / ref_torch:.2f}" if ref_torch else "-"
             rows.append((f"{shape[0]}x{shape[1]}", name, f"{t:.3f}", vs_same, vs_torch))
+    return rows
+
+
+def map_time_table(shapes, repeats):
+    """Wall time of the float32 maps alone at a fixed tau sigma_max (an optimizer step mixes the bands)."""
+    rows = []
+    for shape in shapes:
+        G = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
+        G = G / (math.sqrt(shape[0]) + math.sqrt(shape[1]))
+        runs = {"NS5 float32": lambda: sm.newton_schulz5(G),
+                "minimax float32, tau=1e9 (polar form)": lambda: sm.smoothed_polar_minimax(G, 1e9),
+                "minimax float32, tau=1e4 (Gram form)": lambda: sm.smoothed_polar_minimax(G, 1e4)}
+        samples = {name: [] for name in runs}
+        for _ in range(repeats + 1):  # the first round warms up and is dropped
+            for name, run in runs.items():
+                t = time.perf_counter()
+                run()
+                samples[name].append(time.perf_counter() - t)
+        times = {name: min(v[1:]) for name, v in samples.items()}
+        for name, t in times.items():
+            rows.append((f"{shape[0]}x{shape[1]}", name, f"{t:.3f}", f"{t / times['NS5 float32']:.2f}"))
     return rows
 
 
@@ -209,6 +231,8 @@ def main(argv=None):
           "to torch.optim.Muon\n")
     _print_table(("shape", "optimizer / map", "time [s]", "x NS5 same dtype", "x torch Muon"),
                  step_table(args.shapes, args.repeats, args.bf16_max_elems))
+    print("\nTable 1a: the float32 maps alone (fastest of the repeats), ratio to NS5 float32\n")
+    _print_table(("shape", "map", "time [s]", "x NS5"), map_time_table(args.shapes, args.repeats))
     print("\nTable 1b: multiply-adds of each map (FLOP counter), ratio to NS5 in the same dtype\n")
     _print_table(("shape", "dtype", "map", "multiply-adds", "x NS5"), flop_table(args.shapes))
     shape = args.error_shape
