@@ -468,8 +468,10 @@ def smoothed_polar_minimax(G, tau, *, steps=None, floor=None, dtype=torch.float3
 def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, floor=None):
     """S_tau(G) = G (G^T G + tau^-2 I)^{-1/2} by ``method`` in METHODS ('minimax', 'exact', 'official').
 
-    ``steps`` defaults to 7 (minimax) or 5 (official); ``dtype`` to float32 (minimax), float64
-    (exact) or bfloat16 (official). ``floor`` only concerns minimax.
+    ``steps`` defaults to the minimax map's designs (POLAR_DESIGN / GRAM_DESIGN in float32, HALF_DESIGN in
+    bfloat16 and float16) or 5 (official); ``dtype`` to float32 (minimax), float64 (exact) or bfloat16
+    (official). ``floor`` only concerns minimax (given with or without ``steps``: that many quintics,
+    default 7, from that floor, default 3e-4, for both of its forms).
     """
     if method == "exact":
         if steps is not None:
