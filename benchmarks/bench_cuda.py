@@ -7,10 +7,11 @@ Table 1 (element-wise): one step of SoftSignum (sign phase and tanh transition; 
 and AdamW(fused=True), float32 parameters, in ms, with the achieved bandwidth -- bytes an update must move
 (SoftSignum: read p, g, b, write p, b = 20 B a parameter; AdamW: read p, g, m, v, write p, m, v = 28 B) over
 its time -- against the device's copy bandwidth measured in the same run (a large copy_, 8 B an entry).
-Table 2 (matrices, bfloat16): one step of torch.optim.Muon, our Muon (NS5) and SoftMuon in its transition
-(map in bfloat16), then the maps alone -- NS5 and the smoothed polar map at fixed tau sigma_max -- in ms and
-as ratios to torch.optim.Muon's step, each map with its error against the float64 SVD formula on the same
-matrix: per singular direction, relative to f(sigma_max) (the scale of the map).
+Table 2 (matrices, half precision): one step of torch.optim.Muon, our Muon (NS5 bf16) and SoftMuon in its
+transition (its default map dtype: float16 on CUDA), then the maps alone -- NS5 bf16 and the smoothed polar
+map in bfloat16 and float16 at fixed tau sigma_max -- in ms and as ratios to torch.optim.Muon's step, each
+map with its error against the float64 SVD formula on the same matrix: per singular direction, relative to
+f(sigma_max) (the scale of the map), over sigma >= spectral_maps.HALF_FLOOR sigma_max.
 Every case steps once per round, in turn (load hits all alike); medians over rounds; CUDA timings are
 bracketed by torch.cuda.synchronize. ``--device cpu`` runs the same code at whatever sizes are given
 (the tests do, tiny), so the script is checked where no GPU is.
@@ -100,13 +101,9 @@ def elementwise_table(numel, tensors, rounds, device, fused=True):
 
 
 def _map_error(Y, G, tau):
-    """max_i ||(Y - S) w_i|| / f(sigma_max): per singular direction, relative to the map's scale."""
-    Gd = G.double()
-    U, s, Vh = torch.linalg.svd(Gd, full_matrices=False)
-    f = (s > 0).double() if math.isinf(tau) else tau * s / torch.hypot(torch.ones_like(s), tau * s)
-    S = (U * f) @ Vh
-    per = torch.linalg.vector_norm((Y.double() - S) @ Vh.mT, dim=-2)
-    return float(per.max() / f.max()) if bool(torch.isfinite(per).all()) else math.nan
+    """The half-precision metric of spectral_maps.map_errors: max_i ||(Y - S) w_i|| / f(sigma_1) over the
+    directions with sigma_i >= HALF_FLOOR sigma_1 (below it half precision resolves nothing)."""
+    return sm.map_errors(Y, G, tau, floor=sm.HALF_FLOOR, relative="top")[1]
 
 
 def matrix_table(shapes, rounds, device, taus=(1e2, 1e4, 1e9)):
@@ -118,8 +115,7 @@ def matrix_table(shapes, rounds, device, taus=(1e2, 1e4, 1e9)):
         G = (torch.randn(*shape, generator=gen) / (math.sqrt(shape[0]) + math.sqrt(shape[1]))).to(device)
         makers = {"step: torch.optim.Muon": lambda p: torch.optim.Muon(p, lr=0.02, weight_decay=0.0),
                   "step: Muon, NS5 bf16": lambda p: Muon(p, ns_dtype=torch.bfloat16),
-                  "step: SoftMuon transition, map bf16": lambda p: SoftMuon(p, sign_iters=0, transition_iters=10,
-                                                                            map_dtype=torch.bfloat16)}
+                  "step: SoftMuon transition": lambda p: SoftMuon(p, sign_iters=0, transition_iters=10)}
         steppers, errors = {}, {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -134,9 +130,10 @@ def matrix_table(shapes, rounds, device, taus=(1e2, 1e4, 1e9)):
             steppers["map: NS5 bf16"] = lambda: sm.newton_schulz5(G, dtype=torch.bfloat16)
             errors["map: NS5 bf16"] = _map_error(sm.newton_schulz5(G, dtype=torch.bfloat16), G, math.inf)
             for tau in taus:
-                name = f"map: smoothed polar bf16, tau={tau:g}"
-                steppers[name] = lambda tau=tau: sm.smoothed_polar(G, tau, dtype=torch.bfloat16)
-                errors[name] = _map_error(sm.smoothed_polar(G, tau, dtype=torch.bfloat16), G, tau)
+                for dt, label in ((torch.bfloat16, "bf16"), (torch.float16, "f16")):
+                    name = f"map: smoothed polar {label}, tau={tau:g}"
+                    steppers[name] = lambda tau=tau, dt=dt: sm.smoothed_polar(G, tau, dtype=dt)
+                    errors[name] = _map_error(sm.smoothed_polar(G, tau, dtype=dt), G, tau)
             times = _rounds(steppers, rounds, device)
         ref = times["step: torch.optim.Muon"]
         for name, t in times.items():
@@ -165,7 +162,8 @@ def main(argv=None):
     for r in el:
         print(f"{r['case']:36s} {r['ms']:9.3f} {r['x_adamw']:8.2f} {r['bandwidth_GBs']:8.0f} {r['of_copy']:8.2f}")
     mt = matrix_table(args.shapes, args.rounds, args.device)
-    print("\nTable 2: one step on a float32 parameter, maps in bfloat16; error per singular direction / f(sigma_max)\n")
+    print("\nTable 2: one step on a float32 parameter; maps in half precision, error per singular direction / "
+          "f(sigma_max) above HALF_FLOOR\n")
     print(f"{'shape':10s} {'case':44s} {'ms':>9s} {'x torch Muon':>12s} {'error':>9s}")
     for r in mt:
         print(f"{r['shape']:10s} {r['case']:44s} {r['ms']:9.3f} {r['x_torch_muon']:12.2f} {r['error']:9.2e}")

@@ -376,7 +376,7 @@ def test_dispatcher_and_default_dtypes():
     assert sm.smoothed_polar(G, 10.0, "exact").dtype == torch.float64
     assert sm.smoothed_polar(G, 10.0, "official").dtype == torch.bfloat16
     assert sm.default_dtype("cpu") == torch.float32 and sm.default_dtype("cuda") == torch.bfloat16
-    assert sm.default_dtype("cuda", "minimax") == torch.float32
+    assert sm.default_dtype("cuda", "minimax") == torch.float16 and sm.default_dtype("cpu", "minimax") == torch.float32
 
 
 def test_map_errors_measures_what_it_says():

@@ -95,8 +95,9 @@ class SoftMuon(GeomOptimizer):
     schedule_median : 'mean' or 'lower' (torch.median, the official code's); None: 'lower' with
         spectral_map='official', else 'mean'.
     spectral_map : 'minimax' (default), 'exact' or 'official' (see spectral_maps).
-    map_steps, map_dtype : steps and dtype of the transition map (None: the map's defaults, except
-        that 'official' uses ns_steps steps, as the official code does). The minimax map accepts
+    map_steps, map_dtype : steps and dtype of the transition map (None: the map's defaults -- for minimax
+        float16 on CUDA, float32 elsewhere -- except that 'official' uses ns_steps steps, as the official
+        code does). The minimax map accepts
         map_dtype=torch.bfloat16 (never NaN, <= 1.47x NS5's multiply-adds in bfloat16, error <= 5e-2
         relative to the largest singular value of S_tau(u) on directions above 5e-2 sigma_max, about
         Muon's own bfloat16 rounding) and float16 (<= 1e-2 there); see spectral_maps.
