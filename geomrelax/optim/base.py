@@ -317,7 +317,7 @@ class GeomOptimizer(torch.optim.Optimizer):
         (:func:`geomrelax.optim.compiled.group_absmax`, one read at memory speed); otherwise aminmax, one
         vectorised pass that propagates NaN (the inf-norm and isfinite().all() are 10-20x slower on CPU,
         measured, torch 2.13)."""
-        if grads and C.supports(grads) and all(C.ready("absmax", g.dtype) for g in grads):
+        if grads and C.usable("absmax", grads):
             return torch.tensor(C.group_absmax(grads), dtype=torch.float64)
         ends = []
         for g in grads:

@@ -40,15 +40,19 @@ import concurrent.futures
 import math
 import os
 import threading
+import weakref
 
 import numpy as np
 import torch
 
-__all__ = ["available", "group_absmax", "psi_values", "ready", "softsignum_step", "supports", "why_not"]
+__all__ = ["available", "group_absmax", "psi_values", "ready", "softsignum_step", "supports", "usable", "why_not"]
 
 _SLICE = 1 << 16          # the least work handed to one thread
 _KERNELS = {}
 _COMPILED = {}
+_VIEWS = {}
+_DTYPES = {torch.float32, torch.float64}
+_MASK32, _MASK64 = np.int32(0x7FFFFFFF), np.int64(0x7FFFFFFFFFFFFFFF)
 _STATE = {"checked": False, "error": None}
 _POOL = {"pool": None, "size": 0, "pid": None}
 _LOCK = threading.Lock()
@@ -103,9 +107,37 @@ def why_not() -> str | None:
 
 
 def supports(tensors) -> bool:
-    """The kernels take contiguous CPU float32 / float64 tensors that numpy can view (no autograd)."""
-    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and t.is_contiguous()
-               and t.layout == torch.strided for t in tensors)
+    """The kernels take contiguous CPU float32 / float64 tensors that numpy can view."""
+    return all(t.is_cpu and t.dtype in _DTYPES and t.layout == torch.strided and t.is_contiguous() for t in tensors)
+
+
+def usable(kind: str, *lists) -> bool:
+    """supports() for every tensor of the lists, and the ``kind`` kernel ready for each dtype among them."""
+    dtypes = set()
+    for ts in lists:
+        for t in ts:
+            if not (t.is_cpu and t.layout == torch.strided and t.is_contiguous()):
+                return False
+            dtypes.add(t.dtype)
+    return dtypes <= _DTYPES and all(ready(kind, d) for d in dtypes)
+
+
+def _flat(t: torch.Tensor, keep: bool = False) -> np.ndarray:
+    """A flat numpy view of a contiguous CPU tensor. ``keep``: the tensor lives across steps (a parameter, a
+    buffer), so its view is kept (keyed by id, checked against a weak reference, the data pointer and the
+    size): ~0.4 us a tensor instead of ~2 us, which is 0.2 ms a step for 100 tensors."""
+    if keep:
+        hit = _VIEWS.get(id(t))
+        if hit is not None and hit[0]() is t and hit[1] == t.data_ptr() and hit[2].size == t.numel():
+            return hit[2]
+    a = (t.detach() if t.requires_grad else t).numpy()
+    if a.ndim != 1:
+        a = a.reshape(-1)
+    if keep:
+        # the entry goes with the tensor (the view would otherwise keep its storage alive)
+        key = id(t)
+        _VIEWS[key] = (weakref.ref(t, lambda _ref, key=key: _VIEWS.pop(key, None)), t.data_ptr(), a)
+    return a
 
 
 def _build():
@@ -169,25 +201,28 @@ def softsignum_step(params, grads, bufs, *, lr_eff, keep, beta, one_minus_damp, 
     sign step. ``threads`` defaults to torch.get_num_threads().
     """
     kind = "sign" if tau is None else psi_kind
-    if not all(ready(kind, p.dtype) for p in params):
+    if not usable(kind, params):
         raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
     threads = torch.get_num_threads() if threads is None else threads
+    scalars = {}
+    for dtype in {p.dtype for p in params}:
+        dt = np.float32 if dtype == torch.float32 else np.float64
+        scalars[dtype] = ((dt(-1.0 if maximize else 1.0),), (dt(beta), dt(one_minus_damp)),
+                          (dt(keep), dt(lr_eff), dt(0.0 if tau is None else tau)))
+    plain, momentum = _KERNELS[kind + "_plain"], _KERNELS[kind]
     jobs = []
     for i, (p, g) in enumerate(zip(params, grads)):
-        dt = np.float32 if p.dtype == torch.float32 else np.float64
-        pn, gn = p.detach().view(-1).numpy(), g.detach().view(-1).numpy()
-        head = (dt(-1.0 if maximize else 1.0),)
-        tail = (dt(keep), dt(lr_eff), dt(0.0 if tau is None else tau))
+        head, mom, tail = scalars[p.dtype]
+        pn, gn = _flat(p, keep=True), _flat(g)
         if bufs is None:
-            def run(lo, hi, pn=pn, gn=gn, args=head + tail, kernel=_KERNELS[kind + "_plain"]):
-                kernel(pn[lo:hi], gn[lo:hi], *args)
+            def run(lo, hi, pn=pn, gn=gn, args=head + tail):
+                plain(pn[lo:hi], gn[lo:hi], *args)
         else:
-            bn = bufs[i].view(-1).numpy()
-            args = (bool(fresh[i]) if fresh is not None else False, bool(nesterov)) + head + (
-                dt(beta), dt(one_minus_damp)) + tail
+            bn = _flat(bufs[i], keep=True)
+            args = (bool(fresh[i]) if fresh is not None else False, bool(nesterov)) + head + mom + tail
 
-            def run(lo, hi, pn=pn, gn=gn, bn=bn, args=args, kernel=_KERNELS[kind]):
-                kernel(pn[lo:hi], gn[lo:hi], bn[lo:hi], *args)
+            def run(lo, hi, pn=pn, gn=gn, bn=bn, args=args):
+                momentum(pn[lo:hi], gn[lo:hi], bn[lo:hi], *args)
 
         jobs.append((pn.shape[0], run))
     _run_sliced(jobs, threads)
@@ -197,27 +232,27 @@ def group_absmax(tensors) -> float:
     """max |t| over a list of contiguous CPU float32 / float64 tensors, from an integer max over their bit
     patterns with the sign bit cleared (monotone in |x| for non-negative floats; NaN patterns lie above
     +inf): nan if any entry is NaN, else inf if any is infinite; 0 for no entries. One vectorised read."""
-    jobs, found = [], []
+    if not usable("absmax", tensors):
+        raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
+    jobs, found = [], []  # found: (max bit pattern, float type), turned into floats at the end
+    kernel = _KERNELS["absmax"]
     for t in tensors:
         if not t.numel():
             continue
-        if not ready("absmax", t.dtype):
-            raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
-        a = t.detach().view(-1).numpy()
+        a = _flat(t)
         single = a.dtype == np.float32
         bits = a.view(np.int32 if single else np.int64)
-        mask = np.int32(0x7FFFFFFF) if single else np.int64(0x7FFFFFFFFFFFFFFF)
-        ftype = np.float32 if single else np.float64
+        mask = _MASK32 if single else _MASK64
 
-        def run(lo, hi, bits=bits, mask=mask, ftype=ftype):
-            m = _KERNELS["absmax"](bits[lo:hi], mask)
-            found.append(float(np.array([m], dtype=bits.dtype).view(ftype)[0]))
+        def run(lo, hi, bits=bits, mask=mask, ftype=a.dtype):
+            found.append((kernel(bits[lo:hi], mask), ftype))
 
         jobs.append((bits.shape[0], run))
     _run_sliced(jobs, torch.get_num_threads())
-    if any(math.isnan(m) for m in found):
+    values = [float(np.array([m]).astype(np.int32 if ft == np.float32 else np.int64).view(ft)[0]) for m, ft in found]
+    if any(math.isnan(v) for v in values):
         return math.nan
-    return max(found, default=0.0)
+    return max(values, default=0.0)
 
 
 def psi_values(x: torch.Tensor, kind: str = "tanh") -> torch.Tensor:

@@ -244,7 +244,7 @@ class SoftSignum(GeomOptimizer):
         """The compiled kernels (:mod:`geomrelax.optim.compiled`) take float32 / float64 CPU tensors when
         numba is installed; the kernel of this step's phase is compiled (or loaded) here, before any write."""
         kind = "sign" if self._phase_args(group, step)[0] else group["psi"]
-        return C.supports(params) and C.supports(grads) and all(C.ready(kind, p.dtype) for p in params)
+        return C.usable(kind, params, grads)
 
     def _update_chunked(self, group, params, grads, states, step, compiled=False):
         """In place, 5 words per entry moved: the compiled kernels (one loop per tensor), or the eager
