@@ -115,6 +115,7 @@ def test_official_map_converges_in_float64_with_many_steps():
     assert spec < 1e-10
 
 
+@pytest.mark.slow  # bfloat16 matmuls: ~2 min on a CPU without bfloat16 units (this project's build machine)
 def test_theory_claims_about_the_official_bf16_map():
     # docs/theory.md section 6, pitfall 7, on 512 x 512 with singular values on [1e-3, 1]:
     # 5 bf16 steps are 31% / 65% / 78% off at tau = 10 / 100 / 1e9 (Frobenius, relative);
