@@ -32,6 +32,7 @@ from .norms.fanions import _capped_projection
 from .norms.spectra import _l2, _positive, _rebuild
 from .regularizers import Interval, Regularizer, SeparableRegularizer, _as_float
 from .spectral import Spectral
+from .validate import check_int, check_real
 
 __all__ = ["ConvexityWarning", "NormBall", "SpectralMap", "freon", "kaon", "norm_ball", "schatten_power"]
 
@@ -253,15 +254,6 @@ def norm_ball(norm) -> NormBall:
 # ------------------------------------------------------------------------------------------------
 # Schatten powers (Freon) and random spectra (Kaon)
 # ------------------------------------------------------------------------------------------------
-def _positive_float(x, what: str, low: float) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-        raise InvalidHyperparameterError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.40}")
-    x = float(x)
-    if not (x > low and math.isfinite(x)):
-        raise InvalidHyperparameterError(f"{what} = {x!r} must be finite and > {low:g}")
-    return x
-
-
 def schatten_power(p) -> Spectral:
     """The spectral lift of v(x) = |x|^p / p (p > 1): V(X) = sum sigma_i^p / p = ||X||_Sp^p / p.
 
@@ -270,7 +262,7 @@ def schatten_power(p) -> Spectral:
     p = 2 is SGD (the identity map). mu = 1 at p = 2 only (|x|^p/p is not strongly convex on R otherwise:
     its curvature (p - 1)|x|^(p-2) tends to 0 at 0 or at infinity), so cross-checks compare objectives.
     """
-    p = _positive_float(p, "p", 1.0)
+    p = check_real("p", p, low=1.0, low_open=True)
     q = p / (p - 1.0)
 
     def grad_conj(s):
@@ -323,9 +315,7 @@ def freon(e) -> SpectralMap:
     sigma falls, so the map is not monotone and is no gradient of a convex function: it runs, with
     ``convex = False`` and a ConvexityWarning.
     """
-    if isinstance(e, bool) or not isinstance(e, (int, float, np.integer, np.floating)) or not math.isfinite(e):
-        raise InvalidHyperparameterError(f"the Freon exponent e must be a finite real number, got {e!r:.40}")
-    e = float(e)
+    e = check_real("the Freon exponent e", e)
     if e < 0:
         warnings.warn(f"freon(e={e:g}): the quasi-norm regime (q = {e + 1:g} < 1); sigma -> sigma^{e:g} is "
                       "decreasing, so it is no gradient of a convex function: convexity does not hold",
@@ -342,11 +332,9 @@ def kaon(seed, low: float = 0.0, high: float = 1.0) -> SpectralMap:
     """Kaon: G -> U diag(r) W^T with r_i drawn uniformly from [low, high] afresh on every call, from a
     generator seeded by ``seed`` (the sequence of outputs is reproducible). The draws ignore sigma (only
     its rank is kept), so the map has no geometry: ``convex = False``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InvalidHyperparameterError(f"kaon needs an integer seed, got {seed!r:.40}")
-    low, high = float(low), float(high)
-    if not (0.0 <= low < high and math.isfinite(high)):
-        raise InvalidHyperparameterError(f"kaon draws from [low, high] with 0 <= low < high < inf, got [{low}, {high}]")
+    seed = check_int("kaon's seed", seed)
+    low = check_real("kaon's low", low, low=0.0)
+    high = check_real("kaon's high", high, low=low, low_open=True)
     rng = np.random.default_rng(seed)
     return SpectralMap(f"kaon:{seed}", lambda s: rng.uniform(low, high, size=s.shape), False,
                        "random spectrum: no potential, the singular values are replaced by draws")

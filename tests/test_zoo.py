@@ -104,3 +104,16 @@ def test_a_float32_lmo_is_float32_and_inside_its_ball(name):
     assert V.value(d) == 0.0 and V.contains(d)
     # still a ball of radius 1 at float32 resolution: 1 + 1e-3 is outside
     assert V.value(d * np.float32(1 + 1e-3)) == np.inf
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: schatten_power("3"), "p must be a real number, got '3'"),  # a string was float()-read before
+    (lambda: schatten_power(1.0), r"p must lie in \(1, inf\), got 1.0"),
+    (lambda: freon(float("nan")), "Freon exponent e must be a real number, got NaN"),
+    (lambda: kaon(True), "seed must be an integer >= 0, got True"),
+    (lambda: kaon(-1), "seed must be an integer >= 0, got -1"),  # numpy's own error before
+    (lambda: kaon(1, 2.0, 1.0), r"high must lie in \(2, inf\), got 1.0"),
+])
+def test_zoo_arguments_are_checked_by_value(make, match):
+    with pytest.raises(InvalidHyperparameterError, match=match):
+        make()

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import GeomrelaxError, SolverError
 from .certify import _project
+from ..validate import check_real
 from .program import LmoProgram, _check_inputs, _program
 
 
@@ -53,9 +54,8 @@ def _check_solver(solver, eps):
     if not isinstance(solver, str) or solver.upper() not in SOLVERS:
         raise GeomrelaxError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if eps is not None:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not 0 < eps < 1:
-            raise GeomrelaxError(f"eps (the solver tolerance) must be a number in (0, 1), got {eps!r}")
-        eps = float(eps)
+        eps = check_real("eps (the solver tolerance)", eps, low=0.0, high=1.0, low_open=True, high_open=True,
+                         error=GeomrelaxError)
     return solver.upper(), eps
 
 
