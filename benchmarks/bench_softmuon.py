@@ -123,27 +123,33 @@ def map_time_table(shapes, repeats):
     return rows
 
 
-def flop_table(shapes):
-    """Multiply-adds of each map (torch's FLOP counter / 2): deterministic, unlike wall time."""
+def flop_table(shapes, bf16_max_elems=None):
+    """Multiply-adds of each map (torch's FLOP counter / 2): deterministic, unlike wall time. The counter runs
+    the maps, so bfloat16 is counted on the shape scaled down to at most ``bf16_max_elems`` entries, with the
+    same aspect ratio: every count is a sum of m^2 n and m^3 terms, so its ratio to NS5 does not change."""
     from torch.utils.flop_counter import FlopCounterMode
 
     rows = []
     for shape in shapes:
-        # sigma_max ~ 1 (sqrt(rows) + sqrt(cols) for standard normal entries), so tau reads as tau sigma_max
-        G = torch.randn(*shape, generator=torch.Generator().manual_seed(2))
-        G = G / (math.sqrt(shape[0]) + math.sqrt(shape[1]))
-        maps = [("NS5", lambda dt: sm.newton_schulz5(G, dtype=dt))]
-        maps += [(f"minimax, tau={tau:g}{band}", lambda dt, tau=tau: sm.smoothed_polar_minimax(G, tau, dtype=dt))
-                 for tau, band in [(1e9, " (polar form)"), (1e4, " (Gram / Z form)"), (100.0, ""), (10.0, "")]]
         for dtype in (torch.float32, torch.bfloat16):
+            run_shape = shape
+            if dtype == torch.bfloat16 and bf16_max_elems and shape[0] * shape[1] > bf16_max_elems:
+                k = math.ceil(math.sqrt(shape[0] * shape[1] / bf16_max_elems))
+                run_shape = (max(1, shape[0] // k), max(1, shape[1] // k))
+            # sigma_max ~ 1 (sqrt(rows) + sqrt(cols) for standard normal entries): tau reads as tau sigma_max
+            G = torch.randn(*run_shape, generator=torch.Generator().manual_seed(2))
+            G = G / (math.sqrt(run_shape[0]) + math.sqrt(run_shape[1]))
+            maps = [("NS5", lambda dt: sm.newton_schulz5(G, dtype=dt))]
+            maps += [(f"minimax, tau={tau:g}{band}", lambda dt, tau=tau: sm.smoothed_polar_minimax(G, tau, dtype=dt))
+                     for tau, band in [(1e9, " (polar form)"), (1e4, " (Gram / Z form)"), (100.0, ""), (10.0, "")]]
             counts = {}
             for name, fn in maps:
                 with FlopCounterMode(display=False) as fc:
                     fn(dtype)
                 counts[name] = fc.get_total_flops() / 2
+            label = f"{shape[0]}x{shape[1]}" + ("" if run_shape == shape else f" (at {run_shape[0]}x{run_shape[1]})")
             for name, c in counts.items():
-                rows.append((f"{shape[0]}x{shape[1]}", str(dtype).replace("torch.", ""), name, f"{c:.3e}",
-                             f"{c / counts['NS5']:.3f}"))
+                rows.append((label, str(dtype).replace("torch.", ""), name, f"{c:.3e}", f"{c / counts['NS5']:.3f}"))
     return rows
 
 
@@ -234,7 +240,7 @@ def main(argv=None):
     print("\nTable 1a: the float32 maps alone (fastest of the repeats), ratio to NS5 float32\n")
     _print_table(("shape", "map", "time [s]", "x NS5"), map_time_table(args.shapes, args.repeats))
     print("\nTable 1b: multiply-adds of each map (FLOP counter), ratio to NS5 in the same dtype\n")
-    _print_table(("shape", "dtype", "map", "multiply-adds", "x NS5"), flop_table(args.shapes))
+    _print_table(("shape", "dtype", "map", "multiply-adds", "x NS5"), flop_table(args.shapes, args.bf16_max_elems))
     shape = args.error_shape
     print(f"\nTable 2: float32, relative error vs the float64 formula, {shape[0]}x{shape[1]}, singular values "
           "1e-3..1 (Frobenius / worst singular direction)\n")
