@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
-import time
 import warnings
 
 import torch
 
+from benchmarks.bench_optim import interleaved, make_params
 from geomrelax.optim import spectral_maps as sm
 from geomrelax.optim.softmuon import Muon, SoftMuon
 from geomrelax.optim.softsignum import SoftSignum
@@ -38,23 +37,9 @@ def _shape(text):
     return int(rows), int(cols)
 
 
-def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _rounds(steppers: dict, rounds: int, device) -> dict:
-    """Median seconds of each stepper (two warm-up rounds first)."""
-    times = {k: [] for k in steppers}
-    for r in range(rounds + 2):
-        for name, step in steppers.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            step()
-            _sync(device)
-            if r >= 2:
-                times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    """Median seconds of each stepper over interleaved rounds, bracketed by a CUDA sync on CUDA."""
+    return interleaved(steppers, rounds, torch.cuda.synchronize if torch.device(device).type == "cuda" else None)
 
 
 def copy_bandwidth(numel: int, device, rounds: int) -> float:
@@ -66,13 +51,7 @@ def copy_bandwidth(numel: int, device, rounds: int) -> float:
 
 
 def elementwise_table(numel, tensors, rounds, device, fused=True):
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    sizes = [numel // tensors + (1 if i < numel % tensors else 0) for i in range(tensors)]
-    params = []
-    for n in sizes:
-        p = torch.nn.Parameter(torch.randn(n, generator=gen).to(device))
-        p.grad = (torch.randn(n, generator=gen) * 1e-2).to(device)
-        params.append(p)
+    params = make_params(numel, tensors, device=device)
     cases = {"AdamW fused": (lambda: torch.optim.AdamW(params, lr=1e-3, fused=True), 0, 28)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

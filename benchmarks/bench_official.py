@@ -19,16 +19,14 @@ import argparse
 import importlib.util
 import os
 import pathlib
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 
 import torch
 
-from benchmarks.bench_optim import make_params
+from benchmarks.bench_optim import interleaved, make_params
 from geomrelax.optim.softsignum import SoftSignum
 
 
@@ -43,18 +41,6 @@ def load_official(path: str):
     if not hasattr(mod, "SoftSignum"):
         raise SystemExit(f"--official: {path!r} defines no SoftSignum class")
     return mod
-
-
-def _interleaved(steppers: dict, rounds: int) -> dict:
-    """Median ms of each stepper's step, one step of each per round (after two warm-up rounds)."""
-    times = {k: [] for k in steppers}
-    for r in range(rounds + 2):
-        for name, step in steppers.items():
-            t0 = time.perf_counter()
-            step()
-            if r >= 2:
-                times[name].append(time.perf_counter() - t0)
-    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 OURS = [("ours, default", {}), ("ours, foreach=False (chunked)", {"foreach": False}),
@@ -81,7 +67,7 @@ def bench(numel, tensors, rounds, official=None):
                     opt.step()
                 steppers[name] = opt.step
             steppers.update({k: o.step for k, o in adamw.items()})
-            out[phase] = _interleaved(steppers, rounds)
+            out[phase] = {k: 1e3 * v for k, v in interleaved(steppers, rounds).items()}
     return out
 
 

@@ -23,13 +23,15 @@ from geomrelax.optim.s3 import S3
 from geomrelax.optim.softsignum import Signum, SoftSignum
 
 
-def make_params(numel: int, tensors: int, seed: int = 0):
+def make_params(numel: int, tensors: int, seed: int = 0, device="cpu"):
+    """``tensors`` float32 parameters of ``numel`` entries in all, each with a gradient of scale 1e-2
+    (drawn on the CPU, so that a seed gives the same numbers on every device)."""
     gen = torch.Generator().manual_seed(seed)
     sizes = [numel // tensors + (1 if i < numel % tensors else 0) for i in range(tensors)]
     params = []
     for n in sizes:
-        p = torch.nn.Parameter(torch.randn(n, generator=gen))
-        p.grad = torch.randn(n, generator=gen) * 1e-2
+        p = torch.nn.Parameter(torch.randn(n, generator=gen).to(device))
+        p.grad = (torch.randn(n, generator=gen) * 1e-2).to(device)
         params.append(p)
     return params
 
@@ -44,6 +46,23 @@ def timed(fn, reps: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
+
+
+def interleaved(steppers: dict, rounds: int, sync=None) -> dict:
+    """Median seconds of each callable, one call of each per round, in turn (a change of load hits all
+    alike), after two warm-up rounds. ``sync`` (e.g. torch.cuda.synchronize) brackets each call."""
+    times = {k: [] for k in steppers}
+    for r in range(rounds + 2):
+        for name, step in steppers.items():
+            if sync is not None:
+                sync()
+            t0 = time.perf_counter()
+            step()
+            if sync is not None:
+                sync()
+            if r >= 2:
+                times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def floor_ms(numel: int, reps: int) -> float:

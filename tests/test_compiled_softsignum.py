@@ -110,16 +110,8 @@ class TestGroupAbsmax:
         assert math.isnan(C.group_absmax([torch.tensor([float("inf")]), torch.tensor([1.0, float("nan")])]))
 
 
-def _grads(k, dtype):
-    return grads_at(k, dtype)
-
-
-def _params(dtype):
-    return make_params(dtype)
-
-
 def _step_pair(fast, eager, pf, pe, k, dtype):
-    for a, b, g in zip(pf, pe, _grads(k, dtype)):
+    for a, b, g in zip(pf, pe, grads_at(k, dtype)):
         a.grad, b.grad = g.clone(), g.clone()
     fast.step()
     eager.step()
@@ -132,7 +124,7 @@ def test_default_step_against_eager(cfg, dtype, monkeypatch):
     calls = []
     orig = C.softsignum_step
     monkeypatch.setattr(C, "softsignum_step", lambda *a, **kw: (calls.append(kw["tau"]), orig(*a, **kw)))
-    pf, pe = _params(dtype), _params(dtype)
+    pf, pe = make_params(dtype), make_params(dtype)
     fast, eager = SoftSignum(pf, **hp), SoftSignum(pe, **hp, foreach=False)
     eager._chunked_applies = lambda *a: False  # the eager formulas, out of place
     lr = hp["lr"]
@@ -160,7 +152,7 @@ def test_default_step_against_eager(cfg, dtype, monkeypatch):
 
 
 def test_signum_default_bitwise_eager():
-    pf, pe = _params(torch.float32), _params(torch.float32)
+    pf, pe = make_params(torch.float32), make_params(torch.float32)
     fast, eager = Signum(pf, lr=1e-2, momentum=0.9, weight_decay=0.05), Signum(pe, lr=1e-2, momentum=0.9,
                                                                                   weight_decay=0.05, foreach=False)
     for k in range(1, 6):
@@ -189,7 +181,7 @@ def test_without_numba_the_chunked_path_runs(monkeypatch):
     monkeypatch.setitem(C._STATE, "error", "ImportError: simulated")
     monkeypatch.setattr(C, "_COMPILED", {})
     assert not C.available() and not C.ready("sign", torch.float32)
-    pf, pe = _params(torch.float32), _params(torch.float32)
+    pf, pe = make_params(torch.float32), make_params(torch.float32)
     fast, eager = Signum(pf, lr=1e-2, momentum=0.9), Signum(pe, lr=1e-2, momentum=0.9, foreach=False)
     eager._chunked_applies = lambda *a: False
     for k in range(1, 4):

@@ -45,7 +45,7 @@ import weakref
 import numpy as np
 import torch
 
-__all__ = ["available", "group_absmax", "psi_values", "ready", "softsignum_step", "supports", "usable", "why_not"]
+__all__ = ["available", "group_absmax", "psi_values", "ready", "softsignum_step", "usable", "why_not"]
 
 _SLICE = 1 << 16          # the least work handed to one thread
 _KERNELS = {}
@@ -56,7 +56,6 @@ _MASK32, _MASK64 = np.int32(0x7FFFFFFF), np.int64(0x7FFFFFFFFFFFFFFF)
 _STATE = {"checked": False, "error": None}
 _POOL = {"pool": None, "size": 0, "pid": None}
 _LOCK = threading.Lock()
-
 
 
 def available() -> bool:
@@ -73,8 +72,8 @@ def available() -> bool:
 
 def ready(kind: str, dtype: torch.dtype) -> bool:
     """Compile (or load from numba's disk cache) the ``kind`` kernel ('sign', 'tanh', 'algebraic',
-    'absmax', 'psi_tanh', 'psi_algebraic') for ``dtype`` by a call on empty arrays, which writes nothing. False, and the
-    kernels are off for this process, if that fails."""
+    'absmax', 'psi_tanh', 'psi_algebraic') for ``dtype`` by a call on empty arrays, which writes nothing.
+    False if that fails (and :func:`available` is False from then on, with the reason in :func:`why_not`)."""
     key = (kind, dtype)
     if key in _COMPILED:
         return _COMPILED[key]
@@ -106,13 +105,9 @@ def why_not() -> str | None:
     return _STATE["error"]
 
 
-def supports(tensors) -> bool:
-    """The kernels take contiguous CPU float32 / float64 tensors that numpy can view."""
-    return all(t.is_cpu and t.dtype in _DTYPES and t.layout == torch.strided and t.is_contiguous() for t in tensors)
-
-
 def usable(kind: str, *lists) -> bool:
-    """supports() for every tensor of the lists, and the ``kind`` kernel ready for each dtype among them."""
+    """Every tensor of the lists is a contiguous strided CPU float32 / float64 tensor (numpy can view it),
+    and the ``kind`` kernel is ready for each dtype among them."""
     dtypes = set()
     for ts in lists:
         for t in ts:
