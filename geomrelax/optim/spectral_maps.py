@@ -68,19 +68,31 @@ which tends to the polar factor as tau -> inf and to tau u as tau -> 0. Three wa
   enters each step multiplied by about |b| + 2|c| and acts as an input perturbation that later steps
   do not undo (they fix singular values, not directions). A greedy first step from 2e-2 has |b| + 2|c|
   = 25, NS5's 8.8: hence the two leading NS5 steps, which cut the worst bfloat16 error from 0.11 to 0.04.
-  Measured, bfloat16: <= 1.5e-2 on 8 x 6 .. 512 x 512 inputs with three decades, tau sigma_max from 1 to
-  inf; <= 2.4e-2 over 1000 random 2..64 x 2..64 inputs (tau sigma_max 1e-2 .. 1e9) and <= 4.1e-2 over
-  600 random 4 x 6 .. 48 x 48 ones (``HALF_ERROR_BOUND`` = 5e-2); float16 <= 3.4e-3 (within 1e-2).
-  Muon's bfloat16 NS5 in the same metric: 0.32 against the polar factor (its design: singular values
-  in [0.68, 1.13]), and its rounding part alone (bfloat16 NS5 against float32 NS5) 1.7e-2 .. 3.3e-2 on
-  the three-decade inputs, 4.4e-2 worst on the 1000 random ones. So the 1e-2 asked for is met in
-  float16 but not in bfloat16, where Muon's own map rounds by as much.
+  Measured with all-bfloat16 products (``products=torch.bfloat16``): <= 1.5e-2 on 8 x 6 .. 512 x 512
+  inputs with three decades, tau sigma_max from 1 to inf; <= 2.7e-2 over 600 random 2..64 x 2..64 inputs
+  (tau sigma_max 1e-2 .. 1e9) and <= 4.1e-2 over 600 random 4 x 6 .. 48 x 48 ones (``HALF_ERROR_BOUND`` =
+  5e-2). Muon's bfloat16 NS5 in the same metric: 0.32 against the polar factor (its design: singular
+  values in [0.68, 1.13]), and its rounding part alone (bfloat16 NS5 against float32 NS5) 1.7e-2 ..
+  3.3e-2 on the three-decade inputs, 4.4e-2 worst on 1000 random ones. Rounding the input alone to
+  bfloat16 moves the exact map by up to 9.3e-3 in this metric, so no all-bfloat16 iteration of this kind
+  reaches 1e-2.
+  Hence both half dtypes run their products in float16 by default: float16's 10-bit significand against
+  bfloat16's 7, on tensor cores at the same rate as bfloat16 (A100, H100, H200, MI300). The input is
+  scaled by its Frobenius norm first (every entry of X, X X^T, (X X^T)^2 <= 1), so float16's range is
+  enough; a bfloat16 input converts exactly wherever it lands in float16's normal range, and entries
+  below it (under 6e-5 of the Frobenius norm) keep an absolute error of 2^-25, less than a normal
+  entry's rounding. A ``dtype=torch.bfloat16`` map returns bfloat16. Measured: <= 2.7e-3 (three
+  decades, float32 or bfloat16 inputs, the latter against the exact map of the bfloat16 input) and
+  <= 3.1e-3 over the 600 random inputs, as bfloat16 results; float16 <= 2.5e-3. Both within 1e-2 at
+  the bfloat16 NS5's cost (22/15 at most, counted).
 
 Dtypes: NS5 runs in bfloat16 on CUDA and float32 elsewhere: on CPUs without bfloat16 units a
 bfloat16 NS5 is very slow (about 23 s for 1024 x 1024 against 0.3 s in float32), and float32 gives
 the same numbers on every CPU (on one with AVX512-BF16, bfloat16 was measured 2x faster than
 float32: pass ``dtype=torch.bfloat16`` there). The minimax map defaults to float16 on CUDA (tensor-core
-speed, within 1e-2) and float32 elsewhere; bfloat16 is accepted with the bound above. Every map returns its working dtype; the
+speed, within 1e-2) and float32 elsewhere (CPUs without float16 units multiply float16 matrices slowly:
+a 512 x 512 product took 0.11 s on the build machine against 1.7 ms in float32; on a CPU with bfloat16
+but no float16 units pass ``products=torch.bfloat16``). Every map returns its working dtype; the
 caller casts. Matrices are the last two axes; leading axes are a batch. Non-finite input gives
 non-finite output: the optimizers check their gradients before calling these maps.
 """
@@ -123,7 +135,7 @@ POLAR_DESIGN = Design(MINIMAX_FLOOR, MINIMAX_STEPS, 0.0, 6)     # float32, tau l
 GRAM_DESIGN = Design(7e-4, (5, 5, 9, 9, 9), 1e-3, 5)            # float32, the Gram form: 1.47x NS5 square, E = 9.2e-4
 HALF_DESIGN = Design(2e-2, 5, 0.02, 4, 2.0 ** -10, 2)          # bfloat16 / float16, both forms, E = 4.2e-6
 FLOAT32_FLOOR = GRAM_DESIGN.floor   # the documented floor: sigma >= floor sqrt(c)
-HALF_ERROR_BOUND = 5e-2             # bfloat16, relative to f(sigma_1), above HALF_FLOOR (float16 meets 1e-2)
+HALF_ERROR_BOUND = 5e-2             # all-bfloat16 products, relative to f(sigma_1), above HALF_FLOOR (float16 products: 1e-2)
 HALF_FLOOR = 5e-2                   # half precision: the floor of that bound, sigma / sigma_max
 METHODS = ("minimax", "exact", "official")
 
@@ -163,8 +175,8 @@ def default_dtype(device, method: str = "ns5") -> torch.dtype:
 
     ``ns5``: bfloat16 on CUDA (tensor cores), float32 elsewhere (a bfloat16 NS5 on a 1024 x 1024
     matrix takes about 23 s on a small CPU, float32 0.3 s). ``minimax``: float16 on CUDA (tensor cores, the
-    speed of a bfloat16 NS5, and within 1e-2 where bfloat16 is not: float16's 10-bit significand against
-    bfloat16's 7, see the module docstring), float32 elsewhere (CPUs without half-precision units).
+    speed of a bfloat16 NS5, and within 1e-2; a bfloat16 map also multiplies in float16, see the module
+    docstring), float32 elsewhere (CPUs without half-precision units).
     ``official``: bfloat16 (reproduction). ``exact``: float64.
     """
     device = torch.device(device)
@@ -406,17 +418,32 @@ def _designs(dtype, steps, floor):
     return custom, custom
 
 
-def smoothed_polar_minimax(G, tau, *, steps=None, floor=None, dtype=torch.float32) -> torch.Tensor:
+def _products_dtype(dtype: torch.dtype, products) -> torch.dtype:
+    """The dtype the half-precision products run in: float16 for both half dtypes unless ``products`` says."""
+    half = torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
+    if products is None:
+        return torch.float16 if half else dtype
+    if not half:
+        raise GeomrelaxError(f"products applies to half-precision maps (bfloat16, float16), got dtype={dtype}")
+    if products not in (torch.float16, torch.bfloat16):
+        raise GeomrelaxError(f"products must be torch.float16 or torch.bfloat16, got {products!r}")
+    return products
+
+
+def smoothed_polar_minimax(G, tau, *, steps=None, floor=None, dtype=torch.float32, products=None) -> torch.Tensor:
     """The smoothed polar map by the greedy minimax iteration (module docstring: forms, designs, bounds).
 
     The result is U diag(f(sigma) phi(sqrt((sigma^2 + tau^-2)/c))) W^T (up to float rounding) with
     |phi - 1| <= E on [floor, 1]. ``steps``/``floor`` (default: the dtype's designs) set a design of
     that many quintics from that floor for both forms. Half precision (bfloat16, float16) takes the
-    polar form or the iteration on Z = [u, tau^-1 I], never the Gram form.
+    polar form or the iteration on Z = [u, tau^-1 I], never the Gram form, and runs its products in
+    float16 for both (``products=torch.bfloat16`` reproduces the all-bfloat16 route, error bound
+    ``HALF_ERROR_BOUND``); the result has ``dtype``.
     """
     G = _check_matrix(G)
     tau = check_tau(tau)
-    dtype = _check_dtype(dtype)
+    out_dtype = _check_dtype(dtype)
+    dtype = _products_dtype(out_dtype, products)
     polar_design, shifted_design = _designs(dtype, steps, floor)
     half = torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
     X = G.to(torch.float64 if dtype == torch.float64 else torch.float32)
@@ -462,11 +489,11 @@ def smoothed_polar_minimax(G, tau, *, steps=None, floor=None, dtype=torch.float3
         out = _gram_iteration(Xn, A, A2, shift, scale, coeffs, dtype)
     # u = 0: the result is 0 (a float16 scale can underflow to 0 on the way there)
     out = torch.where(zero, torch.zeros_like(out), out) if half else out
-    out = out.reshape(*batch, m, n)
+    out = out.reshape(*batch, m, n).to(out_dtype)
     return out.mT if transposed else out
 
 
-def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, floor=None):
+def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, floor=None, products=None):
     """S_tau(G) = G (G^T G + tau^-2 I)^{-1/2} by ``method`` in METHODS ('minimax', 'exact', 'official').
 
     ``steps`` defaults to the minimax map's designs (POLAR_DESIGN / GRAM_DESIGN in float32, HALF_DESIGN in
@@ -475,6 +502,8 @@ def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, f
     with or without ``steps``: that many quintics, default 7, from that floor, default 3e-4, for both of
     its forms).
     """
+    if products is not None and method != "minimax":
+        raise GeomrelaxError(f"products concerns the minimax map only, got method={method!r}")
     if method == "exact":
         if steps is not None:
             raise GeomrelaxError(f"the exact map takes no steps, got steps={steps!r}")
@@ -483,7 +512,7 @@ def smoothed_polar(G, tau, method: str = "minimax", *, steps=None, dtype=None, f
         return smoothed_polar_official(G, tau, steps=OFFICIAL_STEPS if steps is None else steps,
                                        dtype=torch.bfloat16 if dtype is None else dtype)
     if method == "minimax":
-        return smoothed_polar_minimax(G, tau, steps=steps, floor=floor,
+        return smoothed_polar_minimax(G, tau, steps=steps, floor=floor, products=products,
                                       dtype=default_dtype(G.device, "minimax") if dtype is None else dtype)
     raise GeomrelaxError(f"unknown spectral map {method!r}; expected one of {METHODS}")
 
