@@ -318,7 +318,7 @@ class GeomOptimizer(torch.optim.Optimizer):
         vectorised pass that propagates NaN (the inf-norm and isfinite().all() are 10-20x slower on CPU,
         measured, torch 2.13)."""
         if grads and C.usable("absmax", grads):
-            return torch.tensor(C.group_absmax(grads), dtype=torch.float64)
+            return torch.tensor(C.group_absmax(grads, checked=True), dtype=torch.float64)
         ends = []
         for g in grads:
             if g.numel():
@@ -361,9 +361,13 @@ class GeomOptimizer(torch.optim.Optimizer):
 
     def _state_views(self, w, create=False):
         """The states of w's parameters (local shards for DTensor parameters); read-only unless create."""
+        if w.comm is None:  # no DTensor in the group (checked once in _collect): the states themselves
+            return [self.state[k] for k in w.keys] if create else [self.state.get(k, {}) for k in w.keys]
         return [D.state_view(self.state[k] if create else self.state.get(k, {}), k) for k in w.keys]
 
     def _commit_views(self, w, views):
+        if w.comm is None:
+            return
         for k, view in zip(w.keys, views):
             D.state_commit(self.state[k], view, k)
 

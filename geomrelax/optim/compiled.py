@@ -152,20 +152,24 @@ def _pool(threads: int):
         return _POOL["pool"]
 
 
+def _work(items):
+    """Run (kernel, arrays, args, lo, hi) items: kernel(*(a[lo:hi] for a in arrays), *args); the results."""
+    return [kernel(*[a[lo:hi] for a in arrays], *args) for kernel, arrays, args, lo, hi in items]
+
+
 def _run_sliced(jobs, threads):
-    """jobs: (numel, fn(lo, hi)); split into slices of >= _SLICE entries over ``threads`` workers."""
-    total = sum(n for n, _ in jobs)
+    """jobs: (numel, kernel, arrays, args), the kernel run on slices of the arrays (first axis) and the args;
+    split into slices of >= _SLICE entries over ``threads`` workers. Returns the kernels' results."""
+    total = sum(job[0] for job in jobs)
     if threads <= 1 or total < 2 * _SLICE:
-        for n, fn in jobs:
-            fn(0, n)
-        return
+        return _work([(kernel, arrays, args, 0, n) for n, kernel, arrays, args in jobs])
     per = max(_SLICE, -(-total // threads))
     parts, current, load = [], [], 0
-    for n, fn in jobs:
+    for n, kernel, arrays, args in jobs:
         lo = 0
         while lo < n:
             hi = min(n, lo + per - load)
-            current.append((fn, lo, hi))
+            current.append((kernel, arrays, args, lo, hi))
             load += hi - lo
             lo = hi
             if load >= per:
@@ -173,30 +177,28 @@ def _run_sliced(jobs, threads):
                 current, load = [], 0
     if current:
         parts.append(current)
-
-    def work(items):
-        for fn, lo, hi in items:
-            fn(lo, hi)
+    work = _work
 
     if len(parts) == 1:
-        work(parts[0])
-        return
+        return work(parts[0])
     futures = [_pool(threads).submit(work, items) for items in parts[1:]]
-    work(parts[0])
+    out = work(parts[0])
     for f in futures:
-        f.result()
+        out += f.result()
+    return out
 
 
 def softsignum_step(params, grads, bufs, *, lr_eff, keep, beta, one_minus_damp, nesterov, maximize, tau,
-                    psi_kind="tanh", fresh=None, threads=None):
+                    psi_kind="tanh", fresh=None, threads=None, checked=False):
     """One SoftSignum / Signum step over lists of contiguous CPU float32 / float64 tensors, in place.
 
     Arguments as :func:`geomrelax.optim.kernels.softsignum_chunked`: ``bufs`` None without momentum,
     ``fresh[i]`` True for a buffer just created as b_1 = +-g_1, ``keep`` = 1 - lr wd, ``tau`` None for a
-    sign step. ``threads`` defaults to torch.get_num_threads().
+    sign step. ``threads`` defaults to torch.get_num_threads(). ``checked``: the caller has just seen
+    :func:`usable` say True for these lists.
     """
     kind = "sign" if tau is None else psi_kind
-    if not usable(kind, params):
+    if not (checked or usable(kind, params)):
         raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
     threads = torch.get_num_threads() if threads is None else threads
     scalars = {}
@@ -208,43 +210,31 @@ def softsignum_step(params, grads, bufs, *, lr_eff, keep, beta, one_minus_damp, 
     jobs = []
     for i, (p, g) in enumerate(zip(params, grads)):
         head, mom, tail = scalars[p.dtype]
-        pn, gn = _flat(p, keep=True), _flat(g)
+        pn, gn = _flat(p, keep=True), _flat(g, keep=True)
         if bufs is None:
-            def run(lo, hi, pn=pn, gn=gn, args=head + tail):
-                plain(pn[lo:hi], gn[lo:hi], *args)
+            jobs.append((pn.shape[0], plain, (pn, gn), head + tail))
         else:
-            bn = _flat(bufs[i], keep=True)
             args = (bool(fresh[i]) if fresh is not None else False, bool(nesterov)) + head + mom + tail
-
-            def run(lo, hi, pn=pn, gn=gn, bn=bn, args=args):
-                momentum(pn[lo:hi], gn[lo:hi], bn[lo:hi], *args)
-
-        jobs.append((pn.shape[0], run))
+            jobs.append((pn.shape[0], momentum, (pn, gn, _flat(bufs[i], keep=True)), args))
     _run_sliced(jobs, threads)
 
 
-def group_absmax(tensors) -> float:
+def group_absmax(tensors, checked=False) -> float:
     """max |t| over a list of contiguous CPU float32 / float64 tensors, from an integer max over their bit
     patterns with the sign bit cleared (monotone in |x| for non-negative floats; NaN patterns lie above
-    +inf): nan if any entry is NaN, else inf if any is infinite; 0 for no entries. One vectorised read."""
-    if not usable("absmax", tensors):
+    +inf): nan if any entry is NaN, else inf if any is infinite; 0 for no entries. One vectorised read.
+    ``checked``: the caller has just seen :func:`usable` say True for ``tensors``."""
+    if not (checked or usable("absmax", tensors)):
         raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
-    jobs, found = [], []  # found: (max bit pattern, float type), turned into floats at the end
     kernel = _KERNELS["absmax"]
-    for t in tensors:
-        if not t.numel():
-            continue
-        a = _flat(t)
-        single = a.dtype == np.float32
-        bits = a.view(np.int32 if single else np.int64)
-        mask = _MASK32 if single else _MASK64
-
-        def run(lo, hi, bits=bits, mask=mask, ftype=a.dtype):
-            found.append((kernel(bits[lo:hi], mask), ftype))
-
-        jobs.append((bits.shape[0], run))
-    _run_sliced(jobs, torch.get_num_threads())
-    values = [float(np.array([m]).astype(np.int32 if ft == np.float32 else np.int64).view(ft)[0]) for m, ft in found]
+    values = []
+    for ftype, itype, mask in ((torch.float32, np.int32, _MASK32), (torch.float64, np.int64, _MASK64)):
+        jobs = [(t.numel(), kernel, (_flat(t, keep=True).view(itype),), (mask,))
+                for t in tensors if t.dtype == ftype and t.numel()]
+        if jobs:
+            # the largest pattern decides (NaN above inf above every finite value): one conversion per dtype
+            top = max(_run_sliced(jobs, torch.get_num_threads()))
+            values.append(float(np.array([top], dtype=itype).view(np.float32 if itype is np.int32 else np.float64)[0]))
     if any(math.isnan(v) for v in values):
         return math.nan
     return max(values, default=0.0)

@@ -52,6 +52,7 @@ Implementations (the tests check each against ``eager``):
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -260,10 +261,11 @@ class SoftSignum(GeomOptimizer):
             bufs = [st["momentum_buffer"] for st in states]
         lr, wd = self.hyper(group, "lr"), group["weight_decay"]
         _, tau = self._phase_args(group, step)
-        run = C.softsignum_step if compiled else softsignum_chunked
+        # compiled: _compiled_applies has just checked the lists (usable)
+        run = functools.partial(C.softsignum_step, checked=True) if compiled else softsignum_chunked
         run(params, grads, bufs, lr_eff=lr, keep=1.0 - lr * wd if wd != 0 else 1.0, beta=beta,
-                           one_minus_damp=1.0 - group["dampening"], nesterov=group["nesterov"],
-                           maximize=group["maximize"], tau=tau, psi_kind=group["psi"], fresh=fresh)
+            one_minus_damp=1.0 - group["dampening"], nesterov=group["nesterov"],
+            maximize=group["maximize"], tau=tau, psi_kind=group["psi"], fresh=fresh)
 
     def _phase_args(self, group, step):
         """(sign step?, tau): a sign step in the sign phase and while the fit waits for data."""
