@@ -9,7 +9,8 @@ against AdamW only. Both phases are timed on the same parameters and gradients: 
 transition (psi = tanh, after the schedule fit; the official code with tmax=1e9 so that it does not raise
 past its schedule). Every optimizer steps once per round, in turn, so that a change of load hits all of
 them alike; the table gives the median over rounds. Absolute times on a shared machine are noise: compare
-the ratios of one run. ``--first-step`` also times the first step of a new process (numba loads or
+the ratios of one run. ``--cold`` evicts the caches before every timed step (as a training step's forward
+and backward passes do). ``--first-step`` also times the first step of a new process (numba loads or
 compiles its kernels then): with the on-disk cache as it is, and with an empty cache directory.
 """
 
@@ -26,7 +27,7 @@ import warnings
 
 import torch
 
-from benchmarks.bench_optim import interleaved, make_params
+from benchmarks.bench_optim import evict_caches, interleaved, make_params
 from geomrelax.optim.softsignum import SoftSignum
 
 
@@ -47,7 +48,7 @@ OURS = [("ours, default", {}), ("ours, foreach=False (chunked)", {"foreach": Fal
         ("ours, foreach=True", {"foreach": True})]
 
 
-def bench(numel, tensors, rounds, official=None):
+def bench(numel, tensors, rounds, official=None, cold=False):
     params = make_params(numel, tensors)
     adamw = {f"AdamW {k}=True" if k else "AdamW foreach=False": torch.optim.AdamW(params, lr=1e-3, **(
         {k: True} if k else {"foreach": False})) for k in ("fused", "foreach", None)}
@@ -67,7 +68,8 @@ def bench(numel, tensors, rounds, official=None):
                     opt.step()
                 steppers[name] = opt.step
             steppers.update({k: o.step for k, o in adamw.items()})
-            out[phase] = {k: 1e3 * v for k, v in interleaved(steppers, rounds).items()}
+            before = evict_caches() if cold else None
+            out[phase] = {k: 1e3 * v for k, v in interleaved(steppers, rounds, before=before).items()}
     return out
 
 
@@ -100,13 +102,17 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--first-step", action="store_true", help="also time the first steps of a new process")
+    ap.add_argument("--cold", action="store_true",
+                    help="evict the caches before every timed step (128 MiB written), as training's forward and "
+                         "backward passes do; without it a step may find the previous optimizer's data cached")
     args = ap.parse_args(argv)
     official = load_official(args.official) if args.official else None
     for threads in args.threads:
         torch.set_num_threads(threads)
-        res = bench(args.numel, args.tensors, args.rounds, official)
+        res = bench(args.numel, args.tensors, args.rounds, official, args.cold)
         print(f"\n{args.numel} float32 parameters in {args.tensors} tensors, momentum 0.9, {threads} thread(s), "
-              f"torch {torch.__version__}; median of {args.rounds} interleaved rounds")
+              f"torch {torch.__version__}; median of {args.rounds} interleaved rounds"
+              + (", caches evicted before each step" if args.cold else ""))
         best = {ph: min(v for k, v in r.items() if k.startswith("AdamW")) for ph, r in res.items()}
         print("  AdamW: " + ", ".join(f"{k[6:]} {v:.1f} ms" for k, v in res["sign"].items() if k.startswith("AdamW")))
         head = f"  {'':31s} {'sign ms':>8s} {'trans ms':>9s} {'sign/AdamW':>10s} {'trans/AdamW':>11s}"

@@ -48,12 +48,15 @@ def timed(fn, reps: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def interleaved(steppers: dict, rounds: int, sync=None) -> dict:
+def interleaved(steppers: dict, rounds: int, sync=None, before=None) -> dict:
     """Median seconds of each callable, one call of each per round, in turn (a change of load hits all
-    alike), after two warm-up rounds. ``sync`` (e.g. torch.cuda.synchronize) brackets each call."""
+    alike), after two warm-up rounds. ``sync`` (e.g. torch.cuda.synchronize) brackets each call;
+    ``before()`` runs before each call, untimed (e.g. :func:`evict_caches`)."""
     times = {k: [] for k in steppers}
     for r in range(rounds + 2):
         for name, step in steppers.items():
+            if before is not None:
+                before()
             if sync is not None:
                 sync()
             t0 = time.perf_counter()
@@ -63,6 +66,13 @@ def interleaved(steppers: dict, rounds: int, sync=None) -> dict:
             if r >= 2:
                 times[name].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def evict_caches(nbytes: int = 128 << 20):
+    """A callable that writes ``nbytes`` (default 128 MiB, four times a 32 MiB L3) so that the next step
+    starts with cold caches, as it does after a forward and backward pass in training."""
+    buf = torch.empty(nbytes // 4)
+    return lambda: buf.fill_(1.0)
 
 
 def floor_ms(numel: int, reps: int) -> float:

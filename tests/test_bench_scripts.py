@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from benchmarks import bench_cuda, bench_official
+from benchmarks import bench_cuda, bench_official, bench_optim
 
 
 def test_bench_cuda_runs_on_cpu(tmp_path, capsys):
@@ -35,6 +35,17 @@ def test_bench_official_runs_without_the_official_code(capsys):
     bench_official.main(["--numel", "30000", "--tensors", "3", "--rounds", "1", "--threads", "1"])
     out = capsys.readouterr().out
     assert "ours, default" in out and "ours, foreach=False (chunked)" in out and "official" not in out.split("AdamW:")[1]
+
+
+def test_bench_official_cold_caches(capsys):
+    bench_official.main(["--numel", "30000", "--tensors", "3", "--rounds", "1", "--threads", "1", "--cold"])
+    out = capsys.readouterr().out
+    assert "caches evicted before each step" in out and "ours, default" in out
+
+
+def test_evict_caches_writes_what_it_says():
+    evict = bench_optim.evict_caches(1 << 20)
+    assert evict().numel() == (1 << 20) // 4
 
 
 def test_bench_official_refuses_a_missing_file(tmp_path):
