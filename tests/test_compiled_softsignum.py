@@ -6,6 +6,7 @@ value, so at most 2 ulps apart). The rational tanh against float32(tanh(float64 
 """
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -160,20 +161,90 @@ def test_signum_default_bitwise_eager():
         assert all(torch.equal(a, b) for a, b in zip(pf, pe))
 
 
-@pytest.mark.parametrize("tau", [None, 3.0])
-def test_threads_split_gives_the_same_numbers(tau):
+@pytest.fixture(params=["openmp", "threads"])
+def backend(request, monkeypatch):
+    """Both ways of sharing a step between threads: torch's OpenMP team and the Python thread pool."""
+    if request.param == "openmp" and C.parallel_backend()[0] != "openmp":
+        pytest.skip(f"no OpenMP team here: {C.parallel_backend()[1]}")
+    monkeypatch.setitem(C._OMP, "off", request.param == "threads")
+    assert C.parallel_backend()[0] == request.param
+    return request.param
+
+
+@pytest.mark.parametrize("tau,psi,dtype", [(None, "tanh", torch.float32), (3.0, "tanh", torch.float32),
+                                           (3.0, "algebraic", torch.float32), (None, "tanh", torch.float64),
+                                           (3.0, "algebraic", torch.float64)])
+@pytest.mark.parametrize("momentum", [True, False])
+def test_threads_split_gives_the_same_numbers(tau, psi, dtype, momentum, backend, monkeypatch):
+    # the kernels are element-wise: any split over threads gives the numbers of one thread, bitwise
     gen = torch.Generator().manual_seed(9)
     n = 5 * C._SLICE + 123
-    base = [torch.randn(n, generator=gen), torch.randn(77, generator=gen)]
+    base = [torch.randn(n, generator=gen, dtype=dtype), torch.randn(77, generator=gen, dtype=dtype),
+            torch.randn(3 * C._SLICE + 1, generator=gen, dtype=dtype)]
     grads = [torch.randn_like(t) for t in base]
+    ran = []
+    orig = C._on_team
+    monkeypatch.setattr(C, "_on_team", lambda *a: ran.append(orig(*a)) or ran[-1])
     outs = []
     for threads in (1, 2, 3):
         ps, bs = [t.clone() for t in base], [t.clone() * 0.5 for t in base]
-        C.softsignum_step(ps, grads, bs, lr_eff=1e-2, keep=0.999, beta=0.9, one_minus_damp=1.0, nesterov=True,
-                          maximize=False, tau=tau, fresh=[False, True], threads=threads)
+        C.softsignum_step(ps, grads, bs if momentum else None, lr_eff=1e-2, keep=0.999, beta=0.9,
+                          one_minus_damp=1.0, nesterov=True, maximize=threads == 3, tau=tau, psi_kind=psi,
+                          fresh=[False, True, False], threads=threads)
         outs.append((ps, bs))
-    for ps, bs in outs[1:]:
-        assert all(torch.equal(a, b) for a, b in zip(ps + bs, outs[0][0] + outs[0][1]))
+    # threads == 3 maximizes: against one thread with -g
+    ps, bs = [t.clone() for t in base], [t.clone() * 0.5 for t in base]
+    C.softsignum_step(ps, [-g for g in grads], bs if momentum else None, lr_eff=1e-2, keep=0.999, beta=0.9,
+                      one_minus_damp=1.0, nesterov=True, maximize=False, tau=tau, psi_kind=psi,
+                      fresh=[False, True, False], threads=1)
+    for (ps_, bs_), ref in ((outs[1], outs[0]), (outs[2], (ps, bs))):
+        assert all(torch.equal(a, b) for a, b in zip(ps_ + bs_, ref[0] + ref[1]))
+    # the team took the 2- and 3-thread steps, or nothing did
+    assert (len(ran) == 2 and all(r is not None for r in ran)) if backend == "openmp" else all(r is None for r in ran)
+
+
+def test_mixed_dtypes_on_the_team(backend):
+    gen = torch.Generator().manual_seed(4)
+    base = [torch.randn(3 * C._SLICE, generator=gen), torch.randn(3 * C._SLICE + 5, generator=gen, dtype=torch.float64),
+            torch.randn(11, generator=gen)]
+    grads = [torch.randn_like(t) for t in base]
+    outs = []
+    for threads in (1, 2):
+        ps, bs = [t.clone() for t in base], [t.clone() for t in base]
+        C.softsignum_step(ps, grads, bs, lr_eff=1e-3, keep=1.0, beta=0.9, one_minus_damp=0.1, nesterov=False,
+                          maximize=False, tau=None, threads=threads)
+        outs.append(ps + bs)
+    assert all(torch.equal(a, b) for a, b in zip(*outs))
+    assert C.group_absmax(grads) == max(float(g.abs().max()) for g in grads)
+
+
+@pytest.mark.parametrize("where", [0, C._SLICE - 1, C._SLICE, 2 * C._SLICE + 7, 4 * C._SLICE - 2])
+@pytest.mark.parametrize("bad", [7.5, float("inf"), float("nan")])
+def test_absmax_on_the_team_finds_every_chunk(where, bad, backend):
+    # chunks of _SLICE entries and more, across the boundary of two tensors
+    t1, t2 = torch.rand(2 * C._SLICE + 3) * 0.5, torch.rand(2 * C._SLICE - 4, dtype=torch.float32) * 0.5
+    (t1 if where < t1.numel() else t2)[where if where < t1.numel() else where - t1.numel()] = -bad
+    m = C.group_absmax([t1, t2])
+    assert (math.isnan(m) if math.isnan(bad) else m == bad)
+
+
+def test_parallel_backend_says_why(monkeypatch):
+    kind, detail = C.parallel_backend()
+    assert kind in ("openmp", "threads") and detail
+    monkeypatch.setitem(C._OMP, "forked", True)
+    assert C.parallel_backend() == ("threads", "a forked process (a parent's GNU OpenMP team does not survive fork)")
+    assert C._omp_parallel() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_leaves_the_team_alone():
+    # after fork the child's first parallel step must not call GOMP_parallel (a parent's GNU OpenMP team is
+    # not there and the call would hang): the at-fork hook marks the child. The child runs no torch op.
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os._exit(0 if C._OMP["forked"] and C._omp_parallel() is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and not C._OMP["forked"]
 
 
 def test_without_numba_the_chunked_path_runs(monkeypatch):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.ir as llvm_ir
 import numba
 import numpy as np
-from numba import njit, types
+from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic, overload
 
 from .tanh_approx import TANH_CLAMP, TANH_P, TANH_Q
@@ -171,3 +172,138 @@ def psi_tanh(x, out):
 def psi_algebraic(x, out):
     for i in range(x.shape[0]):
         out[i] = as_like(algebraic_d(np.float64(x[i])), x[i])
+
+
+# -- drivers for an OpenMP team ----------------------------------------------------------------------
+# C callbacks void(void *block) run by every thread of torch's OpenMP team (GOMP_parallel, called from
+# geomrelax.optim.compiled). The block is an int64 array: [0] a chunk counter (atomic), [1] the chunk
+# size, [2] the total entries, [3] the number of jobs, [4] the address of the scalars (updates: gsign,
+# beta, omd, keep, lr, tau, nesterov, in the tensors' dtype) or of the per-chunk output (absmax), then
+# five int64 a job: addresses of p, g, b (0: no momentum) and the entry count and the fresh flag (absmax:
+# the address of the bit patterns and the count in the first and fourth). Each thread takes chunks from
+# the counter until none is left, so the split does not depend on the team's size, and each entry is
+# computed as by the kernels above: the results are bitwise those of the sliced Python-thread path.
+# No ctypes object appears in compiled code, so the drivers are cached on disk like the kernels.
+BLOCK_HEAD = 5
+JOB_WORDS = 5
+DRIVER_SIGNATURE = types.void(types.voidptr)
+
+
+@intrinsic
+def _ptr(typingctx, addr, like):
+    """The integer address ``addr`` as a pointer to the type of the scalar ``like``."""
+    if not isinstance(addr, types.Integer):
+        return None
+    ptype = types.CPointer(like)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptype))
+
+    return ptype(addr, like), codegen
+
+
+@intrinsic
+def _next_chunk(typingctx, block):
+    """Atomically increment the block's first int64 and return its value before."""
+    if block != types.voidptr:
+        return None
+
+    def codegen(context, builder, signature, args):
+        counter = builder.bitcast(args[0], llvm_ir.IntType(64).as_pointer())
+        return builder.atomic_rmw("add", counter, llvm_ir.Constant(llvm_ir.IntType(64), 1), "monotonic")
+
+    return types.int64(types.voidptr), codegen
+
+
+@njit(inline="always", **_OPTS)
+def _drive_update(block, with_momentum, without, like):
+    head = carray(block, (BLOCK_HEAD,), np.int64)
+    chunk, total, jobs = head[1], head[2], head[3]
+    table = carray(block, (BLOCK_HEAD + JOB_WORDS * jobs,), np.int64)
+    sc = carray(_ptr(head[4], like), (7,))
+    nesterov = sc[6] != 0
+    while True:
+        lo = _next_chunk(block) * chunk
+        if lo >= total:
+            return
+        hi = min(total, lo + chunk)
+        offset = 0
+        for j in range(jobs):
+            k = BLOCK_HEAD + JOB_WORDS * j
+            n = table[k + 3]
+            s = max(lo, offset) - offset
+            e = min(hi, offset + n) - offset
+            if s < e:
+                p = carray(_ptr(table[k], like), (n,))
+                g = carray(_ptr(table[k + 1], like), (n,))
+                if table[k + 2] != 0:
+                    b = carray(_ptr(table[k + 2], like), (n,))
+                    with_momentum(p[s:e], g[s:e], b[s:e], table[k + 4] != 0, nesterov, sc[0], sc[1], sc[2], sc[3],
+                                  sc[4], sc[5])
+                else:
+                    without(p[s:e], g[s:e], sc[0], sc[3], sc[4], sc[5])
+            offset += n
+
+
+@njit(inline="always", **_OPTS)
+def _drive_absmax(block, mask):
+    head = carray(block, (BLOCK_HEAD,), np.int64)
+    chunk, total, jobs = head[1], head[2], head[3]
+    table = carray(block, (BLOCK_HEAD + JOB_WORDS * jobs,), np.int64)
+    out = carray(_ptr(head[4], mask), ((total + chunk - 1) // chunk,))
+    while True:
+        c = _next_chunk(block)
+        lo = c * chunk
+        if lo >= total:
+            return
+        hi = min(total, lo + chunk)
+        top = as_like(0, mask)
+        offset = 0
+        for j in range(jobs):
+            k = BLOCK_HEAD + JOB_WORDS * j
+            n = table[k + 3]
+            s = max(lo, offset) - offset
+            e = min(hi, offset + n) - offset
+            if s < e:
+                bits = carray(_ptr(table[k], mask), (n,))
+                v = absmax(bits[s:e], mask)
+                top = v if v > top else top
+            offset += n
+        out[c] = top
+
+
+# one module-level function per (kernel, dtype), so that numba can cache each on disk
+def drive_sign_f32(block):
+    _drive_update(block, sign_momentum, sign_plain, np.float32(0))
+
+
+def drive_sign_f64(block):
+    _drive_update(block, sign_momentum, sign_plain, np.float64(0))
+
+
+def drive_tanh_f32(block):
+    _drive_update(block, tanh_momentum, tanh_plain, np.float32(0))
+
+
+def drive_algebraic_f32(block):
+    _drive_update(block, algebraic_momentum, algebraic_plain, np.float32(0))
+
+
+def drive_algebraic_f64(block):
+    _drive_update(block, algebraic_momentum, algebraic_plain, np.float64(0))
+
+
+def drive_absmax_f32(block):
+    _drive_absmax(block, np.int32(0x7FFFFFFF))
+
+
+def drive_absmax_f64(block):
+    _drive_absmax(block, np.int64(0x7FFFFFFFFFFFFFFF))
+
+
+def compile_driver(kind: str, single: bool):
+    """The C callback of ``kind`` ('sign', 'tanh', 'algebraic', 'absmax') for float32 (single) or float64
+    tensors, compiled on first use (or loaded from numba's disk cache); None where there is none (tanh
+    in float64)."""
+    fn = globals().get(f"drive_{kind}_{'f32' if single else 'f64'}")
+    return None if fn is None else cfunc(DRIVER_SIGNATURE, cache=True, error_model="numpy")(fn)

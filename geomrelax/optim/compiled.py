@@ -23,10 +23,19 @@ x = tau u rounded as the eager product is:
 - algebraic: x / sqrt(1 + x^2) (sign(x) / sqrt(1 + 1/x^2) for |x| > 1) in float64, rounded once to the
   tensor's dtype (IEEE square root and division).
 
-Threads: the kernels release the GIL; a step's entries are cut into contiguous slices of at least 2^16
-entries, balanced over ``torch.get_num_threads()`` Python threads (numba's own threading layers would put a
-second OpenMP runtime beside torch's). The gradient check's max |g| (:func:`group_absmax`) is an integer
-max over the bit patterns, one vectorised read. numba compiles each kernel on first use, for the dtype it
+Threads: with more than one torch thread, a step runs on torch's own OpenMP team: GOMP_parallel of the
+runtime ATen uses (found among the libraries loaded in the process, :func:`parallel_backend`) calls a
+compiled C callback on every thread of the team, and the threads take chunks of at least 2^16 entries from
+an atomic counter until none is left. A pool of Python threads was the first design: after any parallel
+torch op the OpenMP workers spin for a while, and a second team of threads then shares the cores with
+them; measured with 2 threads, 10M entries in 50 tensors, the update itself took 3.8 ms on the team
+against 4.8 ms on the pool, and a whole sign step went from 0.92-0.96x the official code's speed to
+1.13-1.16x (caches evicted before each step). The pool remains the fallback where ATen's backend is not
+OpenMP or no runtime is found, and in a forked child (a parent's GNU OpenMP team does not survive fork, and
+a call there would hang): contiguous slices of at least 2^16 entries on ``torch.get_num_threads()`` Python
+threads (the kernels release the GIL). Either way each entry is computed by the same loop, so the numbers do
+not depend on the split. The gradient check's max |g| (:func:`group_absmax`) is an integer max over the bit
+patterns, one vectorised read. numba compiles each kernel and each callback on first use, for the dtype it
 meets (about 1 s each, plus ~1 s of numba start-up), and keeps the machine code on disk (``cache=True``):
 later processes load it in a fraction of a second.
 
@@ -37,6 +46,8 @@ ATen path.
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import glob
 import math
 import os
 import threading
@@ -45,7 +56,8 @@ import weakref
 import numpy as np
 import torch
 
-__all__ = ["available", "group_absmax", "psi_values", "ready", "softsignum_step", "usable", "why_not"]
+__all__ = ["available", "group_absmax", "parallel_backend", "psi_values", "ready", "softsignum_step", "usable",
+           "why_not"]
 
 _SLICE = 1 << 16          # the least work handed to one thread
 _KERNELS = {}
@@ -56,6 +68,12 @@ _MASK32, _MASK64 = np.int32(0x7FFFFFFF), np.int64(0x7FFFFFFFFFFFFFFF)
 _STATE = {"checked": False, "error": None}
 _POOL = {"pool": None, "size": 0, "pid": None}
 _LOCK = threading.Lock()
+# torch's OpenMP team: GOMP_parallel of the runtime ATen runs on (resolved once per process); "forked" is set
+# in a child after fork, where a GNU OpenMP team of the parent's does not exist and a call would hang
+_OMP = {"pid": None, "parallel": None, "path": None, "why": "not resolved yet", "off": False, "forked": False}
+_DRIVERS = {}
+_OMP_NAMES = ("libgomp", "libiomp5", "libomp")
+os.register_at_fork(after_in_child=lambda: _OMP.update(forked=True))
 
 
 def available() -> bool:
@@ -95,6 +113,8 @@ def ready(kind: str, dtype: torch.dtype) -> bool:
         except Exception as exc:  # pragma: no cover - depends on the toolchain
             _STATE["error"] = f"compiling {kind} for {dtype}: {type(exc).__name__}: {exc}"
             ok = False
+    if ok and kind in ("sign", "tanh", "algebraic", "absmax") and _omp_parallel() is not None:
+        _driver(kind, dtype)  # compiled here too (before any write); None only moves the work to Python threads
     _COMPILED[key] = ok
     return ok
 
@@ -141,6 +161,88 @@ def _build():
         _KERNELS[kind] = getattr(K, f"{kind}_momentum")
         _KERNELS[kind + "_plain"] = getattr(K, f"{kind}_plain")
     _KERNELS.update(absmax=K.absmax, psi_tanh=K.psi_tanh, psi_algebraic=K.psi_algebraic)
+
+
+def _openmp_library():
+    """(path, None) of the OpenMP runtime ATen's parallel backend runs on in this process, or (None, why)."""
+    if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return None, "ATen's parallel backend is not OpenMP"
+    found = []
+    try:  # the runtimes loaded in this process (Linux)
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                fields = line.split()
+                path = fields[5] if len(fields) >= 6 else ""  # address, perms, offset, dev, inode, path
+                if os.path.basename(path).startswith(_OMP_NAMES) and path not in found:
+                    found.append(path)
+    except OSError:
+        pass
+    here = os.path.join(os.path.dirname(torch.__file__), "lib")
+    if not found:
+        found = [p for n in _OMP_NAMES for p in sorted(glob.glob(os.path.join(here, n + "*")))]
+    if not found:
+        return None, "no OpenMP runtime found beside torch"
+    # torch's own copy first, then GNU, Intel, LLVM (the latter two export GOMP_parallel too)
+    found.sort(key=lambda p: (not p.startswith(here), [os.path.basename(p).startswith(n) for n in _OMP_NAMES].index(True)))
+    return found[0], None
+
+
+def _omp_parallel():
+    """GOMP_parallel(fn, data, threads, flags) of torch's OpenMP runtime (ctypes), or None: not OpenMP, not
+    found, a forked child, or switched off (``_OMP["off"]``, for tests and comparisons)."""
+    if _OMP["pid"] is None:
+        _OMP["pid"] = os.getpid()
+        path, why = _openmp_library()
+        if path is not None:
+            try:
+                fn = ctypes.CDLL(path).GOMP_parallel
+                fn.argtypes, fn.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint], None
+                _OMP.update(parallel=fn, path=path, why=None)
+            except (OSError, AttributeError) as exc:
+                why = f"{path}: {type(exc).__name__}: {exc}"
+        if why is not None:
+            _OMP["why"] = why
+    return None if _OMP["forked"] or _OMP["off"] else _OMP["parallel"]
+
+
+def parallel_backend() -> tuple:
+    """How the kernels share a step between threads: ("openmp", path of the runtime) -- on torch's own
+    OpenMP team -- or ("threads", why not) -- a pool of Python threads."""
+    if _omp_parallel() is not None:
+        return "openmp", _OMP["path"]
+    if _OMP["forked"]:
+        return "threads", "a forked process (a parent's GNU OpenMP team does not survive fork)"
+    return "threads", "switched off" if _OMP["off"] else _OMP["why"]
+
+
+def _driver(kind: str, dtype: torch.dtype):
+    """The address of the C callback that runs ``kind`` on an OpenMP team for ``dtype`` (compiled on first
+    use), or None."""
+    key = (kind, dtype)
+    if key not in _DRIVERS:
+        try:
+            from . import _numba_kernels as K
+            cb = K.compile_driver(kind, dtype == torch.float32)
+            _DRIVERS[key] = None if cb is None else (cb, cb.address)
+        except Exception:  # pragma: no cover - depends on the toolchain; the Python threads take over
+            _DRIVERS[key] = None
+    entry = _DRIVERS[key]
+    return None if entry is None else entry[1]
+
+
+def _on_team(kind, dtype, rows, head4, total, threads):
+    """Run the ``kind`` driver on ``threads`` threads of torch's OpenMP team over the jobs ``rows``
+    (five int64 each, see _numba_kernels); head4: the address of the scalars or of the output.
+    Returns the number of chunks, or None when the team cannot take the work (then nothing ran)."""
+    parallel, address = _omp_parallel(), _driver(kind, dtype)
+    if parallel is None or address is None:
+        return None
+    chunk = max(_SLICE, (total // (threads * 8)) // 64 * 64)
+    block = np.zeros(5 + 5 * len(rows), np.int64)
+    block[1:5] = chunk, total, len(rows), head4
+    block[5:] = np.asarray(rows, dtype=np.int64).reshape(-1)
+    parallel(address, block.ctypes.data, threads, 0)
+    return -(-total // chunk)
 
 
 def _pool(threads: int):
@@ -207,8 +309,23 @@ def softsignum_step(params, grads, bufs, *, lr_eff, keep, beta, one_minus_damp, 
         scalars[dtype] = ((dt(-1.0 if maximize else 1.0),), (dt(beta), dt(one_minus_damp)),
                           (dt(keep), dt(lr_eff), dt(0.0 if tau is None else tau)))
     plain, momentum = _KERNELS[kind + "_plain"], _KERNELS[kind]
+    todo = list(range(len(params)))
+    if threads > 1:
+        for dtype in scalars:
+            mine = [i for i in todo if params[i].dtype == dtype]
+            total = sum(params[i].numel() for i in mine)
+            if total < 2 * _SLICE:
+                continue
+            (gsign,), (beta_, omd), (keep_, lr_, tau_) = scalars[dtype]
+            values = np.array([gsign, beta_, omd, keep_, lr_, tau_, bool(nesterov)],
+                              dtype=np.float32 if dtype == torch.float32 else np.float64)
+            rows = [(params[i].data_ptr(), grads[i].data_ptr(), 0 if bufs is None else bufs[i].data_ptr(),
+                     params[i].numel(), bool(fresh[i]) if fresh is not None else False) for i in mine]
+            if _on_team(kind, dtype, rows, values.ctypes.data, total, threads) is not None:
+                todo = [i for i in todo if params[i].dtype != dtype]
     jobs = []
-    for i, (p, g) in enumerate(zip(params, grads)):
+    for i in todo:
+        p, g = params[i], grads[i]
         head, mom, tail = scalars[p.dtype]
         pn, gn = _flat(p, keep=True), _flat(g, keep=True)
         if bufs is None:
@@ -227,14 +344,23 @@ def group_absmax(tensors, checked=False) -> float:
     if not (checked or usable("absmax", tensors)):
         raise RuntimeError(f"compiled kernels unavailable: {why_not()}")
     kernel = _KERNELS["absmax"]
+    threads = torch.get_num_threads()
     values = []
     for ftype, itype, mask in ((torch.float32, np.int32, _MASK32), (torch.float64, np.int64, _MASK64)):
-        jobs = [(t.numel(), kernel, (_flat(t, keep=True).view(itype),), (mask,))
-                for t in tensors if t.dtype == ftype and t.numel()]
-        if jobs:
-            # the largest pattern decides (NaN above inf above every finite value): one conversion per dtype
-            top = max(_run_sliced(jobs, torch.get_num_threads()))
-            values.append(float(np.array([top], dtype=itype).view(np.float32 if itype is np.int32 else np.float64)[0]))
+        mine = [t for t in tensors if t.dtype == ftype and t.numel()]
+        if not mine:
+            continue
+        total = sum(t.numel() for t in mine)
+        # the largest pattern decides (NaN above inf above every finite value): one conversion per dtype
+        out = np.zeros(-(-total // _SLICE), itype)  # one entry a chunk (chunks are >= _SLICE entries)
+        if threads > 1 and total >= 2 * _SLICE and _on_team(
+                "absmax", ftype, [(t.data_ptr(), 0, 0, t.numel(), 0) for t in mine], out.ctypes.data, total,
+                threads) is not None:
+            top = out.max()
+        else:
+            top = max(_run_sliced([(t.numel(), kernel, (_flat(t, keep=True).view(itype),), (mask,)) for t in mine],
+                                  threads))
+        values.append(float(np.array([top], dtype=itype).view(np.float32 if itype is np.int32 else np.float64)[0]))
     if any(math.isnan(v) for v in values):
         return math.nan
     return max(values, default=0.0)
