@@ -216,89 +216,112 @@ def _next_chunk(typingctx, block):
 
 
 @njit(inline="always", **_OPTS)
-def _drive_update(block, with_momentum, without, like):
+def _drive(block, piece, finish, aux, acc0):
+    """Take chunks from the block's counter until none is left; on each, call ``piece`` on the part of
+    every job inside it (``acc = piece(table, k, n, s, e, aux, acc)``, k: the job's first word, entries
+    s:e of its n), then ``finish(aux, chunk index, acc)``."""
     head = carray(block, (BLOCK_HEAD,), np.int64)
-    chunk, total, jobs = head[1], head[2], head[3]
-    table = carray(block, (BLOCK_HEAD + JOB_WORDS * jobs,), np.int64)
-    sc = carray(_ptr(head[4], like), (7,))
-    nesterov = sc[6] != 0
-    while True:
-        lo = _next_chunk(block) * chunk
-        if lo >= total:
-            return
-        hi = min(total, lo + chunk)
-        offset = 0
-        for j in range(jobs):
-            k = BLOCK_HEAD + JOB_WORDS * j
-            n = table[k + 3]
-            s = max(lo, offset) - offset
-            e = min(hi, offset + n) - offset
-            if s < e:
-                p = carray(_ptr(table[k], like), (n,))
-                g = carray(_ptr(table[k + 1], like), (n,))
-                if table[k + 2] != 0:
-                    b = carray(_ptr(table[k + 2], like), (n,))
-                    with_momentum(p[s:e], g[s:e], b[s:e], table[k + 4] != 0, nesterov, sc[0], sc[1], sc[2], sc[3],
-                                  sc[4], sc[5])
-                else:
-                    without(p[s:e], g[s:e], sc[0], sc[3], sc[4], sc[5])
-            offset += n
-
-
-@njit(inline="always", **_OPTS)
-def _drive_absmax(block, mask):
-    head = carray(block, (BLOCK_HEAD,), np.int64)
-    chunk, total, jobs = head[1], head[2], head[3]
-    table = carray(block, (BLOCK_HEAD + JOB_WORDS * jobs,), np.int64)
-    out = carray(_ptr(head[4], mask), ((total + chunk - 1) // chunk,))
+    chunk, total = head[1], head[2]
+    table = carray(block, (BLOCK_HEAD + JOB_WORDS * head[3],), np.int64)
     while True:
         c = _next_chunk(block)
         lo = c * chunk
         if lo >= total:
             return
         hi = min(total, lo + chunk)
-        top = as_like(0, mask)
-        offset = 0
-        for j in range(jobs):
-            k = BLOCK_HEAD + JOB_WORDS * j
+        acc, offset = acc0, 0
+        for k in range(BLOCK_HEAD, table.shape[0], JOB_WORDS):
             n = table[k + 3]
-            s = max(lo, offset) - offset
-            e = min(hi, offset + n) - offset
+            s, e = max(lo, offset) - offset, min(hi, offset + n) - offset
             if s < e:
-                bits = carray(_ptr(table[k], mask), (n,))
-                v = absmax(bits[s:e], mask)
-                top = v if v > top else top
+                acc = piece(table, k, n, s, e, aux, acc)
             offset += n
-        out[c] = top
+        finish(aux, c, acc)
+
+
+@njit(inline="always", **_OPTS)
+def _update_piece(table, k, n, s, e, aux, acc):
+    """Entries s:e of job k through the kernels of aux = (scalars, with momentum, without)."""
+    sc, with_momentum, without = aux
+    like = sc[0]
+    p = carray(_ptr(table[k], like), (n,))
+    g = carray(_ptr(table[k + 1], like), (n,))
+    if table[k + 2] != 0:
+        b = carray(_ptr(table[k + 2], like), (n,))
+        with_momentum(p[s:e], g[s:e], b[s:e], table[k + 4] != 0, sc[6] != 0, sc[0], sc[1], sc[2], sc[3], sc[4],
+                      sc[5])
+    else:
+        without(p[s:e], g[s:e], sc[0], sc[3], sc[4], sc[5])
+    return acc
+
+
+@njit(inline="always", **_OPTS)
+def _absmax_piece(table, k, n, s, e, out, top):
+    v = absmax(carray(_ptr(table[k], top), (n,))[s:e], _mask_like(top))
+    return v if v > top else top
+
+
+def _mask_like(top):  # pragma: no cover - only its overload runs, inside compiled code
+    """The mask that clears the sign bit of a bit pattern of ``top``'s integer type."""
+    raise NotImplementedError
+
+
+@overload(_mask_like)
+def _mask_like_impl(top):
+    if top.bitwidth == 32:
+        return lambda top: np.int32(0x7FFFFFFF)
+    return lambda top: np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+@njit(inline="always", **_OPTS)
+def _no_finish(aux, c, acc):
+    pass
+
+
+@njit(inline="always", **_OPTS)
+def _store(out, c, top):
+    out[c] = top
+
+
+@njit(inline="always", **_OPTS)
+def _updates(block, with_momentum, without, like):
+    scalars = carray(_ptr(carray(block, (BLOCK_HEAD,), np.int64)[4], like), (7,))
+    _drive(block, _update_piece, _no_finish, (scalars, with_momentum, without), 0)
+
+
+@njit(inline="always", **_OPTS)
+def _absmax_chunks(block, zero):
+    head = carray(block, (BLOCK_HEAD,), np.int64)
+    _drive(block, _absmax_piece, _store, carray(_ptr(head[4], zero), ((head[2] + head[1] - 1) // head[1],)), zero)
 
 
 # one module-level function per (kernel, dtype), so that numba can cache each on disk
 def drive_sign_f32(block):
-    _drive_update(block, sign_momentum, sign_plain, np.float32(0))
+    _updates(block, sign_momentum, sign_plain, np.float32(0))
 
 
 def drive_sign_f64(block):
-    _drive_update(block, sign_momentum, sign_plain, np.float64(0))
+    _updates(block, sign_momentum, sign_plain, np.float64(0))
 
 
 def drive_tanh_f32(block):
-    _drive_update(block, tanh_momentum, tanh_plain, np.float32(0))
+    _updates(block, tanh_momentum, tanh_plain, np.float32(0))
 
 
 def drive_algebraic_f32(block):
-    _drive_update(block, algebraic_momentum, algebraic_plain, np.float32(0))
+    _updates(block, algebraic_momentum, algebraic_plain, np.float32(0))
 
 
 def drive_algebraic_f64(block):
-    _drive_update(block, algebraic_momentum, algebraic_plain, np.float64(0))
+    _updates(block, algebraic_momentum, algebraic_plain, np.float64(0))
 
 
 def drive_absmax_f32(block):
-    _drive_absmax(block, np.int32(0x7FFFFFFF))
+    _absmax_chunks(block, np.int32(0))
 
 
 def drive_absmax_f64(block):
-    _drive_absmax(block, np.int64(0x7FFFFFFFFFFFFFFF))
+    _absmax_chunks(block, np.int64(0))
 
 
 def compile_driver(kind: str, single: bool):
