@@ -113,8 +113,9 @@ def ready(kind: str, dtype: torch.dtype) -> bool:
         except Exception as exc:  # pragma: no cover - depends on the toolchain
             _STATE["error"] = f"compiling {kind} for {dtype}: {type(exc).__name__}: {exc}"
             ok = False
-    if ok and kind in ("sign", "tanh", "algebraic", "absmax") and _omp_parallel() is not None:
-        _driver(kind, dtype)  # compiled here too (before any write); None only moves the work to Python threads
+    if ok and kind in ("sign", "tanh", "algebraic", "absmax") and torch.get_num_threads() > 1 \
+            and _omp_parallel() is not None:
+        _driver(kind, dtype)  # its callback for the OpenMP team too (a failure only moves the work to Python threads)
     _COMPILED[key] = ok
     return ok
 
