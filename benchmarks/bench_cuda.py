@@ -9,7 +9,7 @@ and AdamW(fused=True), float32 parameters, in ms, with the achieved bandwidth --
 its time -- against the device's copy bandwidth measured in the same run (a large copy_, 8 B an entry).
 Table 2 (matrices, half precision): one step of torch.optim.Muon, our Muon (NS5 bf16) and SoftMuon in its
 transition (its default map dtype: float16 on CUDA), then the maps alone -- NS5 bf16 and the smoothed polar
-map in bfloat16 and float16 (float16 products, the default for both) and in bfloat16 with bfloat16 products, at
+map in bfloat16 and float16 (float16 products, the CUDA default for both) and in bfloat16 with bfloat16 products, at
 fixed tau sigma_max -- in ms and as ratios to torch.optim.Muon's step, each
 map with its error against the float64 SVD formula on the same matrix: per singular direction, relative to
 f(sigma_max) (the scale of the map), over sigma >= spectral_maps.HALF_FLOOR sigma_max.
@@ -110,7 +110,7 @@ def matrix_table(shapes, rounds, device, taus=(1e2, 1e4, 1e9)):
             steppers["map: NS5 bf16"] = lambda: sm.newton_schulz5(G, dtype=torch.bfloat16)
             errors["map: NS5 bf16"] = _map_error(sm.newton_schulz5(G, dtype=torch.bfloat16), G, math.inf)
             for tau in taus:
-                for dt, pr, label in ((torch.bfloat16, None, "bf16"), (torch.float16, None, "f16"),
+                for dt, pr, label in ((torch.bfloat16, torch.float16, "bf16, f16 products"), (torch.float16, None, "f16"),
                                       (torch.bfloat16, torch.bfloat16, "bf16, bf16 products")):
                     name = f"map: smoothed polar {label}, tau={tau:g}"
                     steppers[name] = lambda tau=tau, dt=dt, pr=pr: sm.smoothed_polar(G, tau, dtype=dt, products=pr)

@@ -411,7 +411,7 @@ def test_bad_input_is_refused_with_the_value():
 
 
 @pytest.mark.parametrize("dtype,products,bound", [
-    (torch.bfloat16, None, sm.MINIMAX_ERROR_BOUND), (torch.float16, None, sm.MINIMAX_ERROR_BOUND),
+    (torch.bfloat16, torch.float16, sm.MINIMAX_ERROR_BOUND), (torch.float16, None, sm.MINIMAX_ERROR_BOUND),
     (torch.bfloat16, torch.bfloat16, sm.HALF_ERROR_BOUND)])
 def test_minimax_half_precision_accuracy(dtype, products, bound):
     # error relative to f(sigma_1) on every direction above HALF_FLOOR sigma_1 (module docstring). Measured
@@ -439,8 +439,8 @@ def test_minimax_bfloat16_input_against_its_own_exact_map():
     svd = torch.linalg.svd(G.double(), full_matrices=False)
     for tau_smax in (30.0, 1e3, math.inf):
         tau = tau_smax / float(svd[1][0])
-        err = sm.map_errors(sm.smoothed_polar(G, tau, dtype=torch.bfloat16), G.double(), tau, svd,
-                            floor=sm.HALF_FLOOR, relative="top")[1]
+        err = sm.map_errors(sm.smoothed_polar(G, tau, dtype=torch.bfloat16, products=torch.float16), G.double(),
+                            tau, svd, floor=sm.HALF_FLOOR, relative="top")[1]
         assert err <= 5e-3, (tau_smax, err)
         all_bf16 = sm.map_errors(sm.smoothed_polar(G, tau, dtype=torch.bfloat16, products=torch.bfloat16),
                                  G.double(), tau, svd, floor=sm.HALF_FLOOR, relative="top")[1]
@@ -456,8 +456,16 @@ def test_minimax_products_option_is_checked():
     with pytest.raises(GeomrelaxError, match="minimax map only"):
         sm.smoothed_polar(G, 1.0, "exact", products=torch.float16)
     # the same products give the same numbers whatever the result's dtype
-    torch.testing.assert_close(sm.smoothed_polar(G, 3.0, dtype=torch.bfloat16),
+    torch.testing.assert_close(sm.smoothed_polar(G, 3.0, dtype=torch.bfloat16, products=torch.float16),
                                sm.smoothed_polar(G, 3.0, dtype=torch.float16).to(torch.bfloat16), atol=0, rtol=0)
+    # the defaults: float16 products for both half dtypes on CUDA, the dtype itself on CPUs
+    assert sm._products_dtype(torch.bfloat16, None, "cuda") == torch.float16
+    assert sm._products_dtype(torch.float16, None, "cuda") == torch.float16
+    assert sm._products_dtype(torch.bfloat16, None, "cpu") == torch.bfloat16
+    assert sm._products_dtype(torch.float32, None, "cuda") == torch.float32
+    assert sm._products_dtype(torch.bfloat16, torch.float16, "cpu") == torch.float16
+    torch.testing.assert_close(sm.smoothed_polar(G, 3.0, dtype=torch.bfloat16),
+                               sm.smoothed_polar(G, 3.0, dtype=torch.bfloat16, products=torch.bfloat16), atol=0, rtol=0)
 
 
 def test_map_errors_top_metric_and_floor():
@@ -481,7 +489,7 @@ def test_minimax_half_precision_random_search():
     # never NaN, and the documented bounds above HALF_FLOOR (measured over 600 such inputs: float16 products
     # 2.5e-3, 3.1e-3 as bfloat16 results; all-bfloat16 products 2.7e-2, 4.1e-2 on 4..48 inputs)
     rng = np.random.default_rng(23)
-    routes = {(torch.bfloat16, None): sm.MINIMAX_ERROR_BOUND, (torch.float16, None): sm.MINIMAX_ERROR_BOUND,
+    routes = {(torch.bfloat16, torch.float16): sm.MINIMAX_ERROR_BOUND, (torch.float16, None): sm.MINIMAX_ERROR_BOUND,
               (torch.bfloat16, torch.bfloat16): sm.HALF_ERROR_BOUND}
     worst = dict.fromkeys(routes, 0.0)
     for _ in range(150):

@@ -97,10 +97,10 @@ class SoftMuon(GeomOptimizer):
     spectral_map : 'minimax' (default), 'exact' or 'official' (see spectral_maps).
     map_steps, map_dtype : steps and dtype of the transition map (None: the map's defaults -- for minimax
         float16 on CUDA, float32 elsewhere -- except that 'official' uses ns_steps steps, as the official
-        code does). The minimax map in half precision (map_dtype=torch.float16 or torch.bfloat16: products
-        in float16 for both, at most 1.47x a bfloat16 NS5's multiply-adds, never NaN) is within 1e-2 of
-        the largest singular value of S_tau(u) on directions above 5e-2 sigma_max (measured <= 3.1e-3);
-        see spectral_maps.
+        code does). The minimax map in half precision (map_dtype=torch.float16 or torch.bfloat16; on CUDA
+        products in float16 for both, at most 1.47x a bfloat16 NS5's multiply-adds, never NaN) is within
+        1e-2 of the largest singular value of S_tau(u) on directions above 5e-2 sigma_max (measured
+        <= 3.1e-3); on CPUs bfloat16 multiplies in bfloat16 (error <= 5e-2 there); see spectral_maps.
     ns_coefficients, ns_steps, ns_eps, ns_dtype : Muon's quintic Newton-Schulz (None dtype:
         bfloat16 on CUDA, float32 elsewhere).
     maximize : ascend instead of descend.
