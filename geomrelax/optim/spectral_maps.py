@@ -79,7 +79,10 @@ which tends to the polar factor as tau -> inf and to tau u as tau -> 0. Three wa
   Hence on CUDA both half dtypes run their products in float16 by default: float16's 10-bit significand
   against bfloat16's 7, on tensor cores at the same rate as bfloat16 (A100, H100, H200, MI300). CPUs keep
   the dtype asked for (``products=torch.float16`` chooses the accurate route there too): most have no
-  float16 units, and where bfloat16 has them (AVX512-BF16, AMX) it is the fast one. The input is
+  float16 units, and where bfloat16 has them (AVX512-BF16, AMX) it is the fast one. There the 1e-2 is
+  out of reach at bfloat16 speed: torch 2.13's CPU matmul rounds a bfloat16 product's output to bfloat16
+  (no float32-output variant on CPU: ``mm(..., out_dtype=)`` is CUDA-only), and that rounding, amplified
+  by the early steps, is the error above. The input is
   scaled by its Frobenius norm first (every entry of X, X X^T, (X X^T)^2 <= 1), so float16's range is
   enough; a bfloat16 input converts exactly wherever it lands in float16's normal range, and entries
   below it (under 6e-5 of the Frobenius norm) keep an absolute error of 2^-25, less than a normal
