@@ -73,7 +73,8 @@ _LOCK = threading.Lock()
 _OMP = {"pid": None, "parallel": None, "path": None, "why": "not resolved yet", "off": False, "forked": False}
 _DRIVERS = {}
 _OMP_NAMES = ("libgomp", "libiomp5", "libomp")
-os.register_at_fork(after_in_child=lambda: _OMP.update(forked=True))
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork
+    os.register_at_fork(after_in_child=lambda: _OMP.update(forked=True))
 
 
 def available() -> bool:
