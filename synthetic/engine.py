@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from geomrelax.validate import check_choice
+from geomrelax.validate import check_choice, check_int
 
 from .noise import stable_seed
 
@@ -69,12 +69,11 @@ def run_cell(problem, noise, method, T: int, taus=(math.nan,), seeds=(0,), *, n_
     import torch
 
     check_choice("dtype", dtype, DTYPES, error=ValueError)
-    T = int(T)
-    if T < 1:
-        raise ValueError(f"the horizon T must be >= 1, got {T!r}")
+    # a whole float (1e4 from a grid file) is that integer; 2.5 is refused, not truncated
+    T = check_int("the horizon T", int(T) if isinstance(T, float) and T.is_integer() else T, low=1, error=ValueError)
     tdtype = getattr(torch, dtype)
     taus = list(taus) if method.uses_tau else [method.fixed_tau()]
-    seeds = [int(s) for s in seeds]
+    seeds = [check_int("a seed", s, low=0, error=ValueError) for s in seeds]
     n_tau, S = len(taus), len(seeds)
     x = problem.x0(dtype=tdtype, device=device).expand(n_tau, S, *problem.event_shape).clone()
     st = method.init(x, taus, T)

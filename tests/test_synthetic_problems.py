@@ -105,3 +105,18 @@ def test_minibatch_noise_is_unbiased_with_the_stated_sigma():
 def test_minibatch_refused_for_a_problem_without_data():
     with pytest.raises(synthetic.ProblemError, match="minibatch"):
         synthetic.run_cell(synthetic.Separable(3), synthetic.Minibatch(2), synthetic.Method("sgd"), 5)
+
+
+def test_run_cell_refuses_a_fractional_horizon_and_bad_seeds():
+    P, N, m = synthetic.Separable(3), synthetic.NoNoise(), synthetic.Method("sgd")
+    with pytest.raises(ValueError, match="horizon T must be an integer >= 1, got 2.5"):
+        synthetic.run_cell(P, N, m, 2.5)
+    with pytest.raises(ValueError, match="horizon T"):
+        synthetic.run_cell(P, N, m, 0)
+    with pytest.raises(ValueError, match="a seed must be an integer >= 0, got 1.5"):
+        synthetic.run_cell(P, N, m, 3, seeds=[1.5])
+    with pytest.raises(ValueError, match="a seed"):
+        synthetic.run_cell(P, N, m, 3, seeds=[-1])
+    # a whole float is that horizon: the same rows as the integer
+    a, b = synthetic.run_cell(P, N, m, 5.0), synthetic.run_cell(P, N, m, 5)
+    assert a == b
