@@ -204,6 +204,8 @@ def _omp_parallel():
                 why = f"{path}: {type(exc).__name__}: {exc}"
         if why is not None:
             _OMP["why"] = why
+    if _OMP["pid"] != os.getpid():  # a fork that bypassed Python's at-fork hooks
+        _OMP["forked"] = True
     return None if _OMP["forked"] or _OMP["off"] else _OMP["parallel"]
 
 
