@@ -236,17 +236,21 @@ def _driver(kind: str, dtype: torch.dtype):
 
 def _on_team(kind, dtype, rows, head4, total, threads):
     """Run the ``kind`` driver on ``threads`` threads of torch's OpenMP team over the jobs ``rows``
-    (five int64 each, see _numba_kernels); head4: the address of the scalars or of the output.
-    Returns the number of chunks, or None when the team cannot take the work (then nothing ran)."""
+    (five int64 each, see _numba_kernels); head4: the address of the scalars or of the output (one entry a
+    chunk; chunks are >= _SLICE entries). True when it ran; False when one thread does the work, there is
+    too little of it to share (< 2 _SLICE entries, as for the Python threads), or the team cannot take it
+    (then nothing ran)."""
+    if threads <= 1 or total < 2 * _SLICE:
+        return False
     parallel, address = _omp_parallel(), _driver(kind, dtype)
     if parallel is None or address is None:
-        return None
+        return False
     chunk = max(_SLICE, (total // (threads * 8)) // 64 * 64)
     block = np.zeros(5 + 5 * len(rows), np.int64)
     block[1:5] = chunk, total, len(rows), head4
     block[5:] = np.asarray(rows, dtype=np.int64).reshape(-1)
     parallel(address, block.ctypes.data, threads, 0)
-    return -(-total // chunk)
+    return True
 
 
 def _pool(threads: int):
@@ -283,12 +287,10 @@ def _run_sliced(jobs, threads):
                 current, load = [], 0
     if current:
         parts.append(current)
-    work = _work
-
     if len(parts) == 1:
-        return work(parts[0])
-    futures = [_pool(threads).submit(work, items) for items in parts[1:]]
-    out = work(parts[0])
+        return _work(parts[0])
+    futures = [_pool(threads).submit(_work, items) for items in parts[1:]]
+    out = _work(parts[0])
     for f in futures:
         out += f.result()
     return out
@@ -314,19 +316,15 @@ def softsignum_step(params, grads, bufs, *, lr_eff, keep, beta, one_minus_damp, 
                           (dt(keep), dt(lr_eff), dt(0.0 if tau is None else tau)))
     plain, momentum = _KERNELS[kind + "_plain"], _KERNELS[kind]
     todo = list(range(len(params)))
-    if threads > 1:
-        for dtype in scalars:
-            mine = [i for i in todo if params[i].dtype == dtype]
-            total = sum(params[i].numel() for i in mine)
-            if total < 2 * _SLICE:
-                continue
-            (gsign,), (beta_, omd), (keep_, lr_, tau_) = scalars[dtype]
-            values = np.array([gsign, beta_, omd, keep_, lr_, tau_, bool(nesterov)],
-                              dtype=np.float32 if dtype == torch.float32 else np.float64)
-            rows = [(params[i].data_ptr(), grads[i].data_ptr(), 0 if bufs is None else bufs[i].data_ptr(),
-                     params[i].numel(), bool(fresh[i]) if fresh is not None else False) for i in mine]
-            if _on_team(kind, dtype, rows, values.ctypes.data, total, threads) is not None:
-                todo = [i for i in todo if params[i].dtype != dtype]
+    for dtype in scalars if threads > 1 else ():
+        mine = [i for i in todo if params[i].dtype == dtype]
+        (gsign,), (beta_, omd), (keep_, lr_, tau_) = scalars[dtype]
+        values = np.array([gsign, beta_, omd, keep_, lr_, tau_, bool(nesterov)],
+                          dtype=np.float32 if dtype == torch.float32 else np.float64)
+        rows = [(params[i].data_ptr(), grads[i].data_ptr(), 0 if bufs is None else bufs[i].data_ptr(),
+                 params[i].numel(), bool(fresh[i]) if fresh is not None else False) for i in mine]
+        if _on_team(kind, dtype, rows, values.ctypes.data, sum(params[i].numel() for i in mine), threads):
+            todo = [i for i in todo if params[i].dtype != dtype]
     jobs = []
     for i in todo:
         p, g = params[i], grads[i]
@@ -356,10 +354,9 @@ def group_absmax(tensors, checked=False) -> float:
             continue
         total = sum(t.numel() for t in mine)
         # the largest pattern decides (NaN above inf above every finite value): one conversion per dtype
-        out = np.zeros(-(-total // _SLICE), itype)  # one entry a chunk (chunks are >= _SLICE entries)
-        if threads > 1 and total >= 2 * _SLICE and _on_team(
-                "absmax", ftype, [(t.data_ptr(), 0, 0, t.numel(), 0) for t in mine], out.ctypes.data, total,
-                threads) is not None:
+        out = np.zeros(-(-total // _SLICE), itype)
+        if _on_team("absmax", ftype, [(t.data_ptr(), 0, 0, t.numel(), 0) for t in mine], out.ctypes.data, total,
+                    threads):
             top = out.max()
         else:
             top = max(_run_sliced([(t.numel(), kernel, (_flat(t, keep=True).view(itype),), (mask,)) for t in mine],

@@ -180,7 +180,7 @@ def default_dtype(device, method: str = "ns5") -> torch.dtype:
 
     ``ns5``: bfloat16 on CUDA (tensor cores), float32 elsewhere (a bfloat16 NS5 on a 1024 x 1024
     matrix takes about 23 s on a small CPU, float32 0.3 s). ``minimax``: float16 on CUDA (tensor cores, the
-    speed of a bfloat16 NS5, and within 1e-2; a bfloat16 map also multiplies in float16, see the module
+    speed of a bfloat16 NS5, and within 1e-2; a bfloat16 map there also multiplies in float16, see the module
     docstring), float32 elsewhere (CPUs without half-precision units).
     ``official``: bfloat16 (reproduction). ``exact``: float64.
     """
@@ -412,9 +412,14 @@ def _polar_form(ratio: float, design: Design) -> bool:
     return ratio <= D.design(design.floor, design.steps, design.safety, design.lead)[1] * design.floor ** 2
 
 
+def _is_half(dtype: torch.dtype) -> bool:
+    """bfloat16 and float16 (any dtype coarser than float32)."""
+    return torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
+
+
 def _designs(dtype, steps, floor):
     """(polar design, shifted design) for a working dtype; ``steps``/``floor`` given: that quintic design for both."""
-    half = torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
+    half = _is_half(dtype)
     if steps is None and floor is None:
         return (HALF_DESIGN, HALF_DESIGN) if half else (POLAR_DESIGN, GRAM_DESIGN)
     steps = MINIMAX_STEPS if steps is None else _check_steps(steps)
@@ -427,7 +432,7 @@ def _products_dtype(dtype: torch.dtype, products, device) -> torch.dtype:
     """The dtype the products run in: ``dtype``, except that half precision on CUDA multiplies in float16
     for both half dtypes (unless ``products`` says otherwise). CPUs keep the requested half dtype: most have
     no float16 units (a 512 x 512 float16 product took 0.11 s on the build machine, bfloat16 0.4 ms)."""
-    half = torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
+    half = _is_half(dtype)
     if products is None:
         return torch.float16 if half and torch.device(device).type == "cuda" else dtype
     if not half:
@@ -452,7 +457,7 @@ def smoothed_polar_minimax(G, tau, *, steps=None, floor=None, dtype=torch.float3
     out_dtype = _check_dtype(dtype)
     dtype = _products_dtype(out_dtype, products, G.device)
     polar_design, shifted_design = _designs(dtype, steps, floor)
-    half = torch.finfo(dtype).eps > torch.finfo(torch.float32).eps
+    half = _is_half(dtype)
     X = G.to(torch.float64 if dtype == torch.float64 else torch.float32)
     transposed = X.size(-2) > X.size(-1)
     if transposed:
